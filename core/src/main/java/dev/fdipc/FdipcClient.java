@@ -1,0 +1,207 @@
+package dev.fdipc;
+
+import dev.fdipc.internal.ClientChannel;
+import dev.fdipc.internal.ControlConnection;
+import dev.fdipc.internal.Frame;
+import dev.fdipc.internal.Wire;
+import dev.fdipc.spi.ClientEnd;
+import dev.fdipc.spi.Fd;
+import dev.fdipc.spi.TransportChannel;
+import dev.fdipc.spi.TransportSettings;
+import java.io.IOException;
+import java.net.SocketException;
+import java.net.SocketTimeoutException;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Optional;
+import org.newsclub.net.unix.AFUNIXSocket;
+import org.newsclub.net.unix.AFUNIXSocketAddress;
+
+/**
+ * Opens a client channel to an fdipc server.
+ *
+ * <pre>{@code
+ * try (IpcChannel ch = FdipcClient.builder().clientId(2).transports("pipe").connect()) {
+ *   ch.send("hello".getBytes(UTF_8));
+ *   byte[] reply = ch.receive();
+ * }
+ * }</pre>
+ */
+public final class FdipcClient {
+  private FdipcClient() {}
+
+  /** A builder with the defaults: socket from {@link FdipcDefaults}, any available transport. */
+  public static Builder builder() {
+    return new Builder();
+  }
+
+  /** Configures and opens a connection. */
+  public static final class Builder {
+    private Path socket;
+    private long clientId;
+    private List<String> transports;
+    private int maxMessageSize = FdipcDefaults.MAX_MESSAGE_SIZE;
+    private final Map<String, String> options = new LinkedHashMap<>();
+    private TransportRegistry registry;
+    private Duration handshakeTimeout = Duration.ofSeconds(10);
+    private ServerGoneListener serverGone = (goodbye, message) -> { };
+
+    private Builder() {}
+
+    /** The server's socket; default from {@link FdipcDefaults#socketPath}. */
+    public Builder socket(Path path) {
+      this.socket = path;
+      return this;
+    }
+
+    /** The id to introduce this client with, 0 to 4294967295; default 0. */
+    public Builder clientId(long id) {
+      if (id < 0 || id > 0xffffffffL) {
+        throw new IllegalArgumentException("client id " + id + " out of range [0, 4294967295]");
+      }
+      this.clientId = id;
+      return this;
+    }
+
+    /**
+     * The transports this client accepts, most preferred first; default: every transport available
+     * in this process, in registry order. Each must be known and available here.
+     */
+    public Builder transports(List<String> names) {
+      this.transports = names == null ? null : List.copyOf(names);
+      return this;
+    }
+
+    /** Like {@link #transports(List)}. */
+    public Builder transports(String... names) {
+      return transports(List.of(names));
+    }
+
+    /**
+     * The largest message this client wants; the server may lower it to its own limit. Default
+     * 1 MiB, at most 64 MiB.
+     */
+    public Builder maxMessageSize(int bytes) {
+      if (bytes < 1 || bytes > FdipcDefaults.MAX_MESSAGE_SIZE_LIMIT) {
+        throw new IllegalArgumentException("maxMessageSize " + bytes + " out of range [1, "
+            + FdipcDefaults.MAX_MESSAGE_SIZE_LIMIT + "]");
+      }
+      this.maxMessageSize = bytes;
+      return this;
+    }
+
+    /** A transport option passed to the client side of providers. */
+    public Builder option(String key, String value) {
+      options.put(Objects.requireNonNull(key), Objects.requireNonNull(value));
+      return this;
+    }
+
+    /** The transports to draw from; default {@link TransportRegistry#getDefault()}. */
+    public Builder registry(TransportRegistry registry) {
+      this.registry = registry;
+      return this;
+    }
+
+    /** How long to wait for the server's answer; default 10 s. */
+    public Builder handshakeTimeout(Duration timeout) {
+      this.handshakeTimeout = Objects.requireNonNull(timeout);
+      return this;
+    }
+
+    /** Called when the server says goodbye or dies while the channel is open. */
+    public Builder onServerGone(ServerGoneListener listener) {
+      this.serverGone = Objects.requireNonNull(listener);
+      return this;
+    }
+
+    /**
+     * Connects, negotiates and returns the open channel. Closing the channel closes the connection.
+     *
+     * @throws NegotiationException if the server refused: no common transport (each candidate's
+     *     reason is listed), shutting down, or another refusal
+     * @throws java.net.ConnectException if no server listens on the socket
+     * @throws IllegalArgumentException if a transport named here is unknown or unavailable
+     * @throws IOException if the connection or the received transport fails
+     */
+    public IpcChannel connect() throws IOException {
+      TransportRegistry reg = registry != null ? registry : TransportRegistry.getDefault();
+      List<String> accept = transports == null ? reg.availableNames()
+          : reg.requireAvailable(transports);
+      if (accept.size() > Wire.MAX_TRANSPORTS) {
+        throw new IllegalArgumentException("at most " + Wire.MAX_TRANSPORTS
+            + " transports can be listed, got " + accept.size());
+      }
+      Path path = FdipcDefaults.socketPath(socket, System.getenv());
+      AFUNIXSocket s;
+      try {
+        s = AFUNIXSocket.connectTo(AFUNIXSocketAddress.of(path));
+      } catch (SocketException e) {
+        java.net.ConnectException ce = new java.net.ConnectException("no fdipc server at " + path
+            + ": " + e.getMessage() + "; start one with: bin/server --socket=" + path);
+        ce.initCause(e);
+        throw ce;
+      }
+      ControlConnection control = new ControlConnection(s);
+      try {
+        return handshake(control, reg, accept);
+      } catch (IOException | RuntimeException e) {
+        control.close();
+        throw e;
+      }
+    }
+
+    private IpcChannel handshake(ControlConnection control, TransportRegistry reg,
+        List<String> accept) throws IOException {
+      control.write(Frame.HELLO, Wire.encodeHello(new Wire.Hello(clientId, maxMessageSize,
+          accept)));
+      control.setReadTimeout((int) Math.min(Integer.MAX_VALUE, handshakeTimeout.toMillis()));
+      control.acceptFds(true);
+      ControlConnection.Received r;
+      try {
+        r = control.read(true);
+      } catch (SocketTimeoutException e) {
+        throw new SocketTimeoutException("server at " + control.socket().getRemoteSocketAddress()
+            + " did not answer within " + handshakeTimeout.toMillis() + " ms");
+      }
+      control.acceptFds(false); // the server has no reason to send more fds; refuse them
+      if (r == null) {
+        throw new IOException("server closed the connection during the handshake");
+      }
+      List<Fd> fds = r.fds();
+      try {
+        int type = r.frame().type();
+        if (type == Frame.ERROR) {
+          Wire.Error e = Wire.decodeError(r.frame().body());
+          throw new NegotiationException(e.code(), e.message(), e.refusals(), e.offered());
+        }
+        if (type != Frame.ACCEPT) {
+          throw new ProtocolException(ErrorCode.UNEXPECTED_FRAME, "expected ACCEPT or ERROR, got "
+              + Frame.typeName(type));
+        }
+        Wire.Accept a = Wire.decodeAccept(r.frame().body());
+        if (!accept.contains(a.transport())) {
+          throw new ProtocolException(ErrorCode.UNEXPECTED_FRAME, "server chose transport '"
+              + a.transport() + "', which this client did not offer");
+        }
+        if (a.maxMessageSize() > maxMessageSize) {
+          throw new ProtocolException(ErrorCode.MALFORMED_FRAME, "server set maxMessageSize="
+              + a.maxMessageSize() + ", above this client's " + maxMessageSize);
+        }
+        Optional<TransportInfo> info = reg.lookup(a.transport());
+        TransportSettings settings = new TransportSettings(a.maxMessageSize(), options);
+        List<Fd> owned = fds;
+        fds = List.of(); // from here on the provider owns them
+        TransportChannel channel = info.orElseThrow().provider()
+            .openClient(new ClientEnd(owned, a.parameters()), settings);
+        control.setReadTimeout(0);
+        return ClientChannel.start(channel, control, serverGone);
+      } finally {
+        Fd.closeAll(fds);
+      }
+    }
+  }
+}

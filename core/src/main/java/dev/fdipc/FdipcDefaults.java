@@ -1,0 +1,48 @@
+package dev.fdipc;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Map;
+
+/** Defaults shared by server and client so that both find the same socket. */
+public final class FdipcDefaults {
+  /** The default maximum message size: 1 MiB. */
+  public static final int MAX_MESSAGE_SIZE = 1 << 20;
+
+  /** The largest maximum message size either side accepts: 64 MiB. */
+  public static final int MAX_MESSAGE_SIZE_LIMIT = 64 << 20;
+
+  private FdipcDefaults() {}
+
+  /**
+   * The socket path: {@code explicit} if given, else {@code $FDIPC_SOCKET}, else
+   * {@code $XDG_RUNTIME_DIR/fdipc.sock}, else {@code /tmp/fdipc-<uid>.sock}.
+   *
+   * @param explicit the path given on the command line or to a builder, or {@code null}
+   * @param env the environment to read, normally {@link System#getenv()}
+   */
+  public static Path socketPath(Path explicit, Map<String, String> env) {
+    if (explicit != null) {
+      return explicit;
+    }
+    String s = env.get("FDIPC_SOCKET");
+    if (s != null && !s.isEmpty()) {
+      return Path.of(s);
+    }
+    String runtime = env.get("XDG_RUNTIME_DIR");
+    if (runtime != null && !runtime.isEmpty()) {
+      return Path.of(runtime, "fdipc.sock");
+    }
+    return Path.of("/tmp", "fdipc-" + currentUid() + ".sock");
+  }
+
+  /** The effective uid of this process (the owner of {@code /proc/self}). */
+  public static long currentUid() {
+    try {
+      return ((Number) Files.getAttribute(Path.of("/proc/self"), "unix:uid")).longValue();
+    } catch (IOException | UnsupportedOperationException e) {
+      throw new IllegalStateException("cannot read this process's uid from /proc/self", e);
+    }
+  }
+}

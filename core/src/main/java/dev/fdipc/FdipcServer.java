@@ -1,0 +1,340 @@
+package dev.fdipc;
+
+import dev.fdipc.internal.ControlConnection;
+import dev.fdipc.internal.SocketBinding;
+import dev.fdipc.internal.ServerSession;
+import dev.fdipc.spi.TransportSettings;
+import java.io.Closeable;
+import java.io.IOException;
+import java.net.SocketException;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicLong;
+import org.newsclub.net.unix.AFUNIXServerSocket;
+import org.newsclub.net.unix.AFUNIXSocket;
+
+/**
+ * An fdipc server: listens on a UNIX socket, negotiates a transport with each client, creates a
+ * fresh kernel object for it, passes the client its fds, and runs a {@link SessionHandler} for it.
+ *
+ * <pre>{@code
+ * try (FdipcServer server = FdipcServer.builder()
+ *     .socket(Path.of("/tmp/app.sock"))
+ *     .handler(session -> {
+ *       byte[] m;
+ *       while ((m = session.channel().receive()) != null) {
+ *         session.channel().send(m); // echo
+ *       }
+ *     })
+ *     .start()) {
+ *   server.awaitTermination();
+ * }
+ * }</pre>
+ *
+ * <p>{@link #shutdown()} (or {@link #close()}) says goodbye to every client over its control
+ * connection, ends every session, releases every kernel object and removes the socket file, if it is
+ * still the one this server created.
+ */
+public final class FdipcServer implements Closeable {
+  private final Builder config;
+  private final List<String> offered;
+  private final SocketBinding binding;
+  private final AFUNIXServerSocket serverSocket;
+  private final Set<ServerSession> sessions = ConcurrentHashMap.newKeySet();
+  private final AtomicBoolean shuttingDown = new AtomicBoolean();
+  private final CountDownLatch terminated = new CountDownLatch(1);
+  private final AtomicLong sessionNumbers = new AtomicLong();
+  private final Thread acceptThread;
+  private final AtomicBoolean acceptDone = new AtomicBoolean();
+
+  private FdipcServer(Builder b, List<String> offered) throws IOException {
+    this.config = b;
+    this.offered = offered;
+    this.binding = SocketBinding.bind(b.socket);
+    this.serverSocket = binding.serverSocket();
+    this.acceptThread = new Thread(this::acceptLoop, "fdipc-accept");
+    acceptThread.start();
+  }
+
+  /** A builder with the defaults: socket from {@link FdipcDefaults}, every available transport. */
+  public static Builder builder() {
+    return new Builder();
+  }
+
+  /** The socket this server listens on. */
+  public Path socketPath() {
+    return binding.path();
+  }
+
+  /** The transports this server offers, in its order of preference. */
+  public List<String> offeredTransports() {
+    return offered;
+  }
+
+  /** The number of clients with a session right now. */
+  public int sessionCount() {
+    return sessions.size();
+  }
+
+  private void acceptLoop() {
+    try {
+      while (!shuttingDown.get()) {
+        AFUNIXSocket socket;
+        try {
+          socket = serverSocket.accept();
+        } catch (SocketException e) {
+          if (shuttingDown.get() || serverSocket.isClosed()) {
+            break;
+          }
+          config.listener.warning("accept failed on " + socketPath() + ": " + e.getMessage()
+              + "; retrying", e);
+          pauseAfterAcceptFailure();
+          continue;
+        } catch (IOException e) {
+          if (shuttingDown.get()) {
+            break;
+          }
+          config.listener.warning("accept failed on " + socketPath() + ": " + e.getMessage()
+              + "; retrying", e);
+          pauseAfterAcceptFailure();
+          continue;
+        }
+        startSession(socket);
+      }
+    } finally {
+      acceptDone.set(true);
+      finishWhenIdle();
+    }
+  }
+
+  private static void pauseAfterAcceptFailure() {
+    // accept(2) fails persistently when the process is out of fds; without a pause the loop would
+    // spin on the CPU. There is no readiness signal for "an fd was freed".
+    try {
+      Thread.sleep(50);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+  }
+
+  private void startSession(AFUNIXSocket socket) {
+    ServerSession session;
+    try {
+      session = new ServerSession(this, new ControlConnection(socket), config.settings(),
+          config.registry, offered, config.handler, config.listener, config.handshakeTimeout);
+    } catch (IOException e) {
+      config.listener.warning("could not set up a connection: " + e.getMessage(), e);
+      closeQuietly(socket);
+      return;
+    }
+    sessions.add(session);
+    if (shuttingDown.get()) {
+      session.goodbye("server is shutting down");
+    }
+    Thread t = new Thread(() -> {
+      try {
+        session.run();
+      } finally {
+        sessions.remove(session);
+        if (session.channel() != null) {
+          config.listener.sessionEnded(session);
+        }
+        finishWhenIdle();
+      }
+    }, "fdipc-session-" + sessionNumbers.incrementAndGet());
+    t.start();
+  }
+
+  private void finishWhenIdle() {
+    if (shuttingDown.get() && acceptDone.get() && sessions.isEmpty()) {
+      terminated.countDown();
+    }
+  }
+
+  /** True once {@link #shutdown()} has been called. */
+  public boolean isShuttingDown() {
+    return shuttingDown.get();
+  }
+
+  /**
+   * Starts shutting down and returns at once: stops accepting, removes the socket file, says
+   * goodbye to every client and makes every session's channel report end of stream after what the
+   * client already sent. Idempotent.
+   */
+  public void shutdown() {
+    if (!shuttingDown.compareAndSet(false, true)) {
+      return;
+    }
+    binding.close();
+    for (ServerSession s : sessions) {
+      s.goodbye("server is shutting down");
+    }
+    finishWhenIdle();
+  }
+
+  /** Waits until every session has ended after {@link #shutdown()}. */
+  public void awaitTermination() throws InterruptedException {
+    terminated.await();
+  }
+
+  /**
+   * Waits at most {@code timeout} for every session to end.
+   *
+   * @return true if the server terminated in time
+   */
+  public boolean awaitTermination(Duration timeout) throws InterruptedException {
+    return terminated.await(timeout.toNanos(), TimeUnit.NANOSECONDS);
+  }
+
+  /**
+   * Shuts down, waits up to the builder's {@code shutdownTimeout} for sessions to finish on their
+   * own, then closes the rest forcibly.
+   */
+  @Override
+  public void close() {
+    shutdown();
+    try {
+      if (!awaitTermination(config.shutdownTimeout)) {
+        for (ServerSession s : sessions) {
+          s.abort();
+        }
+        awaitTermination(config.shutdownTimeout);
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+  }
+
+  private static void closeQuietly(Closeable c) {
+    try {
+      c.close();
+    } catch (IOException ignored) {
+      // nothing to report: the connection was never used
+    }
+  }
+
+  /** Configures and starts a server. */
+  public static final class Builder {
+    private Path socket;
+    private List<String> transports;
+    private int maxMessageSize = FdipcDefaults.MAX_MESSAGE_SIZE;
+    private final Map<String, String> options = new LinkedHashMap<>();
+    private SessionHandler handler;
+    private ServerListener listener = new ServerListener() {};
+    private TransportRegistry registry;
+    private Duration handshakeTimeout = Duration.ofSeconds(5);
+    private Duration shutdownTimeout = Duration.ofSeconds(5);
+
+    private Builder() {}
+
+    /** The socket path; default from {@link FdipcDefaults#socketPath}. */
+    public Builder socket(Path path) {
+      this.socket = path;
+      return this;
+    }
+
+    /**
+     * The transports to offer, in order of preference; default: every available one, in registry
+     * order. Each must be known and available, or {@link #start()} throws.
+     */
+    public Builder transports(List<String> names) {
+      this.transports = names == null ? null : List.copyOf(names);
+      return this;
+    }
+
+    /** Like {@link #transports(List)}. */
+    public Builder transports(String... names) {
+      return transports(List.of(names));
+    }
+
+    /**
+     * The largest message this server accepts; a client asking for less gets its own value.
+     * Default 1 MiB, at most 64 MiB.
+     */
+    public Builder maxMessageSize(int bytes) {
+      if (bytes < 1 || bytes > FdipcDefaults.MAX_MESSAGE_SIZE_LIMIT) {
+        throw new IllegalArgumentException("maxMessageSize " + bytes + " out of range [1, "
+            + FdipcDefaults.MAX_MESSAGE_SIZE_LIMIT + "]");
+      }
+      this.maxMessageSize = bytes;
+      return this;
+    }
+
+    /** A transport option such as {@code memfd.ring-size}, passed to providers. */
+    public Builder option(String key, String value) {
+      options.put(Objects.requireNonNull(key), Objects.requireNonNull(value));
+      return this;
+    }
+
+    /** Serves each client; required. */
+    public Builder handler(SessionHandler handler) {
+      this.handler = handler;
+      return this;
+    }
+
+    /** Receives refusals and warnings; default ignores them. */
+    public Builder listener(ServerListener listener) {
+      this.listener = Objects.requireNonNull(listener);
+      return this;
+    }
+
+    /** The transports to draw from; default {@link TransportRegistry#getDefault()}. */
+    public Builder registry(TransportRegistry registry) {
+      this.registry = registry;
+      return this;
+    }
+
+    /** How long a client has to send its HELLO; default 5 s. */
+    public Builder handshakeTimeout(Duration timeout) {
+      this.handshakeTimeout = Objects.requireNonNull(timeout);
+      return this;
+    }
+
+    /** How long {@link FdipcServer#close()} waits for sessions before closing them; default 5 s. */
+    public Builder shutdownTimeout(Duration timeout) {
+      this.shutdownTimeout = Objects.requireNonNull(timeout);
+      return this;
+    }
+
+    TransportSettings settings() {
+      return new TransportSettings(maxMessageSize, options);
+    }
+
+    /**
+     * Binds the socket and starts accepting clients.
+     *
+     * @throws IllegalArgumentException if a transport is unknown or unavailable, or no handler is set
+     * @throws IOException if the socket cannot be bound; the message says why (a live server on
+     *     the path, a file that is not a socket, a missing directory)
+     */
+    public FdipcServer start() throws IOException {
+      if (handler == null) {
+        throw new IllegalArgumentException("no handler: call handler(...) before start()");
+      }
+      if (registry == null) {
+        registry = TransportRegistry.getDefault();
+      }
+      for (String w : registry.warnings()) {
+        listener.warning(w, null);
+      }
+      List<String> offer = transports == null ? registry.availableNames()
+          : registry.requireAvailable(transports);
+      if (offer.isEmpty()) {
+        throw new IllegalArgumentException(
+            "no transport available to offer; add a transport jar to the classpath");
+      }
+      socket = FdipcDefaults.socketPath(socket, System.getenv());
+      return new FdipcServer(this, new ArrayList<>(offer));
+    }
+  }
+}

@@ -1,0 +1,25 @@
+package dev.fdipc;
+
+/** What the server reports besides the sessions themselves. Every method has a no-op default. */
+public interface ServerListener {
+  /**
+   * A client was refused before a session began: negotiation failed, the HELLO was malformed or
+   * late, or the client broke the protocol.
+   *
+   * @param peer the client's credentials, or {@code null} if they could not be read
+   * @param reason what went wrong, one line
+   */
+  default void refused(PeerCredentials peer, String reason) {}
+
+  /**
+   * Something went wrong that the server survived, such as a failing session handler or a plugin
+   * that did not load.
+   */
+  default void warning(String message, Throwable cause) {}
+
+  /**
+   * A session is over and everything it held is released: its channel, its control connection and
+   * its kernel objects. Called on the session's thread after the handler returned.
+   */
+  default void sessionEnded(ClientSession session) {}
+}

@@ -1,0 +1,299 @@
+package dev.fdipc.internal;
+
+import dev.fdipc.ClientSession;
+import dev.fdipc.ErrorCode;
+import dev.fdipc.FdipcServer;
+import dev.fdipc.IpcChannel;
+import dev.fdipc.PeerCredentials;
+import dev.fdipc.ProtocolException;
+import dev.fdipc.Refusal;
+import dev.fdipc.ServerListener;
+import dev.fdipc.SessionHandler;
+import dev.fdipc.TransportInfo;
+import dev.fdipc.TransportRegistry;
+import dev.fdipc.spi.Fd;
+import dev.fdipc.spi.ServerEnd;
+import dev.fdipc.spi.TransportChannel;
+import dev.fdipc.spi.TransportSettings;
+import java.io.EOFException;
+import java.io.IOException;
+import java.net.SocketTimeoutException;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.stream.Collectors;
+
+/**
+ * One client on the server: handshake, negotiation, fd passing, then the handler, with a watcher on
+ * the control connection that turns its end into {@link TransportChannel#peerGone()}.
+ */
+public final class ServerSession implements ClientSession {
+  private final FdipcServer server;
+  private final ControlConnection control;
+  private final TransportSettings settings;
+  private final TransportRegistry registry;
+  private final List<String> offered;
+  private final SessionHandler handler;
+  private final ServerListener listener;
+  private final Duration handshakeTimeout;
+
+  private PeerCredentials peer;
+  private long clientId;
+  private String transport;
+  private volatile TransportChannel channel;
+  private boolean active;
+  private boolean goodbyeRequested;
+
+  public ServerSession(FdipcServer server, ControlConnection control, TransportSettings settings,
+      TransportRegistry registry, List<String> offered, SessionHandler handler,
+      ServerListener listener, Duration handshakeTimeout) {
+    this.server = server;
+    this.control = control;
+    this.settings = settings;
+    this.registry = registry;
+    this.offered = offered;
+    this.handler = handler;
+    this.listener = listener;
+    this.handshakeTimeout = handshakeTimeout;
+  }
+
+  @Override
+  public long clientId() {
+    return clientId;
+  }
+
+  @Override
+  public String transport() {
+    return transport;
+  }
+
+  @Override
+  public PeerCredentials peer() {
+    return peer;
+  }
+
+  @Override
+  public IpcChannel channel() {
+    return channel;
+  }
+
+  @Override
+  public FdipcServer server() {
+    return server;
+  }
+
+  /** Runs the whole session on the calling thread; never throws. */
+  public void run() {
+    Thread watcher = null;
+    try {
+      if (!handshake()) {
+        return;
+      }
+      watcher = new Thread(this::watchControl, Thread.currentThread().getName() + "-control");
+      watcher.setDaemon(true);
+      watcher.start();
+      try {
+        handler.handle(this);
+      } catch (Exception | LinkageError e) {
+        listener.warning("session handler for client " + clientId + " failed: " + e, e);
+      }
+    } finally {
+      TransportChannel ch = channel;
+      if (ch != null) {
+        closeQuietly(ch);
+      }
+      control.shutdown();
+      closeQuietly(control);
+      if (watcher != null) {
+        try {
+          watcher.join(1000);
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+        }
+      }
+    }
+  }
+
+  private boolean handshake() {
+    try {
+      peer = control.peerCredentials();
+    } catch (IOException e) {
+      listener.refused(null, "cannot read peer credentials: " + e.getMessage());
+      return false;
+    }
+    Wire.Hello hello;
+    try {
+      control.setReadTimeout((int) Math.min(Integer.MAX_VALUE, handshakeTimeout.toMillis()));
+      ControlConnection.Received r = control.read(false);
+      if (r == null) {
+        return false; // connected and left without a word: a liveness probe, or a client that quit
+      }
+      if (r.frame().type() != Frame.HELLO) {
+        throw new ProtocolException(ErrorCode.UNEXPECTED_FRAME, "expected HELLO, got "
+            + Frame.typeName(r.frame().type()));
+      }
+      hello = Wire.decodeHello(r.frame().body());
+    } catch (SocketTimeoutException e) {
+      return refuse(ErrorCode.HANDSHAKE_TIMEOUT, "no HELLO within " + handshakeTimeout.toMillis()
+          + " ms", List.of());
+    } catch (ProtocolException e) {
+      return refuse(e.code(), e.getMessage(), List.of());
+    } catch (EOFException e) {
+      listener.refused(peer, "connection closed during the handshake: " + e.getMessage());
+      return false;
+    } catch (IOException e) {
+      listener.refused(peer, "handshake failed: " + e.getMessage());
+      return false;
+    }
+    clientId = hello.clientId();
+    if (server.isShuttingDown()) {
+      return refuse(ErrorCode.SHUTTING_DOWN, "server is shutting down", List.of());
+    }
+    int max = hello.maxMessageSize() == 0 ? settings.maxMessageSize()
+        : Math.min(hello.maxMessageSize(), settings.maxMessageSize());
+    TransportSettings agreed = new TransportSettings(max, settings.options());
+    List<String> candidates = hello.transports().isEmpty() ? offered : hello.transports();
+    List<Refusal> refusals = new ArrayList<>();
+    for (String name : candidates) {
+      Refusal refusal = checkOffered(name);
+      if (refusal != null) {
+        refusals.add(refusal);
+        continue;
+      }
+      ServerEnd end;
+      try {
+        end = registry.lookup(name).orElseThrow().provider().createServer(agreed);
+      } catch (IOException | RuntimeException e) {
+        refusals.add(new Refusal(name, Refusal.Reason.CREATE_FAILED, String.valueOf(e.getMessage())));
+        listener.warning("client " + clientId + ": creating " + name + " failed: "
+            + e.getMessage(), e);
+        continue;
+      }
+      return accept(name, max, end);
+    }
+    return refuse(ErrorCode.NO_TRANSPORT, "", refusals);
+  }
+
+  private Refusal checkOffered(String name) {
+    if (offered.contains(name)) {
+      return null;
+    }
+    Optional<TransportInfo> info = registry.lookup(name);
+    if (info.isEmpty()) {
+      return new Refusal(name, Refusal.Reason.UNKNOWN, "");
+    }
+    if (!info.get().isAvailable()) {
+      return new Refusal(name, Refusal.Reason.UNAVAILABLE, info.get().reason());
+    }
+    return new Refusal(name, Refusal.Reason.NOT_OFFERED, "");
+  }
+
+  private boolean accept(String name, int max, ServerEnd end) {
+    TransportChannel ch = end.channel();
+    try {
+      synchronized (this) {
+        if (goodbyeRequested) {
+          closeQuietly(ch);
+          return refuse(ErrorCode.SHUTTING_DOWN, "server is shutting down", List.of());
+        }
+        control.write(Frame.ACCEPT, Wire.encodeAccept(new Wire.Accept(name, max,
+            end.parameters())), end.clientFds());
+        transport = name;
+        channel = ch;
+        active = true;
+      }
+      control.setReadTimeout(0);
+      return true;
+    } catch (IOException e) {
+      listener.refused(peer, "client " + clientId + " left during the handshake: "
+          + e.getMessage());
+      closeQuietly(ch);
+      channel = null;
+      return false;
+    } finally {
+      // The client has its copies now (or never will): the server's must not outlive this call.
+      try {
+        Fd.closeAll(end.clientFds());
+      } catch (IOException e) {
+        listener.warning("closing the server's copies of client " + clientId + "'s fds: "
+            + e.getMessage(), e);
+      }
+    }
+  }
+
+  private boolean refuse(ErrorCode code, String message, List<Refusal> refusals) {
+    String text = code == ErrorCode.NO_TRANSPORT
+        ? refusals.stream().map(Refusal::toString).collect(Collectors.joining("; "))
+        : message;
+    listener.refused(peer, "client " + clientId + " refused (" + code + "): " + text);
+    try {
+      control.write(Frame.ERROR, Wire.encodeError(code, message, refusals, offered));
+    } catch (IOException e) {
+      // The client is gone already; the refusal was logged.
+    }
+    return false;
+  }
+
+  private void watchControl() {
+    try {
+      while (true) {
+        ControlConnection.Received r = control.read(false);
+        if (r == null || r.frame().type() == Frame.GOODBYE) {
+          return;
+        }
+        String what = "client " + clientId + " sent " + Frame.typeName(r.frame().type())
+            + " after the handshake; only GOODBYE is allowed";
+        listener.refused(peer, what);
+        control.write(Frame.ERROR, Wire.encodeError(ErrorCode.UNEXPECTED_FRAME, what, List.of(),
+            List.of()));
+        return;
+      }
+    } catch (IOException e) {
+      // Reset, malformed frame, or the socket closed by run(): the client is gone either way.
+    } finally {
+      TransportChannel ch = channel;
+      if (ch != null) {
+        ch.peerGone();
+      }
+    }
+  }
+
+  /** Tells the client the server is going away and ends the session after what it already sent. */
+  public void goodbye(String message) {
+    TransportChannel ch;
+    synchronized (this) {
+      if (goodbyeRequested) {
+        return;
+      }
+      goodbyeRequested = true;
+      if (!active) {
+        return; // the handshake will refuse with SHUTTING_DOWN
+      }
+      ch = channel;
+      try {
+        control.write(Frame.GOODBYE, Wire.encodeGoodbye(Wire.GOODBYE_SHUTDOWN, message));
+      } catch (IOException e) {
+        // The client is gone already.
+      }
+    }
+    ch.peerGone();
+  }
+
+  /** Ends the session now: wakes the handler with a closed channel. */
+  public void abort() {
+    TransportChannel ch = channel;
+    if (ch != null) {
+      closeQuietly(ch);
+    }
+    control.shutdown();
+  }
+
+  private static void closeQuietly(java.io.Closeable c) {
+    try {
+      c.close();
+    } catch (IOException ignored) {
+      // best effort while tearing down a session
+    }
+  }
+}

@@ -1,0 +1,169 @@
+package dev.fdipc.internal;
+
+import java.io.IOException;
+import java.net.SocketException;
+import java.nio.channels.FileChannel;
+import java.nio.channels.FileLock;
+import java.nio.channels.OverlappingFileLockException;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.BasicFileAttributes;
+import java.util.Objects;
+import org.newsclub.net.unix.AFUNIXServerSocket;
+import org.newsclub.net.unix.AFUNIXSocket;
+import org.newsclub.net.unix.AFUNIXSocketAddress;
+
+/**
+ * The server's hold on its socket path.
+ *
+ * <p>A lock file beside the socket ({@code PATH.lock}, held with {@code flock} for the server's
+ * whole life and released by the kernel if it dies) serializes servers that start on the same path,
+ * so two of them can never both decide that a socket is stale and delete each other's. Under the
+ * lock: a socket that accepts a connection belongs to a live server (refuse); one that refuses
+ * connections was left by a crashed server (replace); anything that is not a socket is never
+ * touched. At close the socket file is removed only if it is still the inode this server created.
+ * The lock file stays: deleting it would reopen the race it closes.
+ */
+public final class SocketBinding {
+  private static final int S_IFMT = 0170000;
+  private static final int S_IFSOCK = 0140000;
+  private static final int BACKLOG = 128;
+  private static final int SUN_PATH_MAX = 107;
+
+  private final Path path;
+  private final AFUNIXServerSocket serverSocket;
+  private final Object inode;
+  private final FileChannel lockChannel;
+  private boolean closed;
+
+  private SocketBinding(Path path, AFUNIXServerSocket serverSocket, Object inode,
+      FileChannel lockChannel) {
+    this.path = path;
+    this.serverSocket = serverSocket;
+    this.inode = inode;
+    this.lockChannel = lockChannel;
+  }
+
+  /** Binds {@code path}, replacing a stale socket and refusing a live one or a non-socket. */
+  public static SocketBinding bind(Path path) throws IOException {
+    Path abs = path.toAbsolutePath();
+    int length = abs.toString().getBytes(java.nio.charset.StandardCharsets.UTF_8).length;
+    if (length > SUN_PATH_MAX) {
+      throw new IOException("socket path " + abs + " is " + length + " bytes; UNIX sockets allow "
+          + SUN_PATH_MAX + ": choose a shorter --socket");
+    }
+    Path dir = abs.getParent();
+    if (dir == null || !Files.isDirectory(dir)) {
+      throw new IOException("cannot create socket " + abs + ": directory " + dir
+          + " does not exist");
+    }
+    Path lockPath = abs.resolveSibling(abs.getFileName() + ".lock");
+    FileChannel lockChannel;
+    try {
+      lockChannel = FileChannel.open(lockPath, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
+          LinkOption.NOFOLLOW_LINKS);
+    } catch (IOException e) {
+      throw new IOException("cannot open lock file " + lockPath + ": " + e.getMessage(), e);
+    }
+    try {
+      FileLock lock;
+      try {
+        lock = lockChannel.tryLock();
+      } catch (OverlappingFileLockException e) {
+        lock = null; // held by another server in this same JVM
+      }
+      if (lock == null) {
+        throw new IOException("another fdipc server is running or starting on " + abs
+            + " (it holds " + lockPath + "); stop it or choose another --socket");
+      }
+      clearStale(abs);
+      AFUNIXServerSocket ss = AFUNIXServerSocket.newInstance();
+      try {
+        ss.setDeleteOnClose(false);
+        ss.bind(AFUNIXSocketAddress.of(abs), BACKLOG);
+        Object key = Files.readAttributes(abs, BasicFileAttributes.class,
+            LinkOption.NOFOLLOW_LINKS).fileKey();
+        return new SocketBinding(abs, ss, key, lockChannel);
+      } catch (IOException e) {
+        ss.close();
+        throw new IOException("cannot listen on " + abs + ": " + e.getMessage(), e);
+      }
+    } catch (IOException | RuntimeException e) {
+      lockChannel.close();
+      throw e;
+    }
+  }
+
+  private static void clearStale(Path path) throws IOException {
+    BasicFileAttributes attrs;
+    try {
+      attrs = Files.readAttributes(path, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS);
+    } catch (NoSuchFileException e) {
+      return;
+    }
+    if (attrs.isSymbolicLink()) {
+      throw new IOException(path + " is a symbolic link; refusing to replace it: remove it or "
+          + "choose another --socket");
+    }
+    int mode = (Integer) Files.getAttribute(path, "unix:mode", LinkOption.NOFOLLOW_LINKS);
+    if ((mode & S_IFMT) != S_IFSOCK) {
+      throw new IOException(path + " exists and is not a socket; refusing to delete it: remove it "
+          + "or choose another --socket");
+    }
+    try (AFUNIXSocket probe = AFUNIXSocket.connectTo(AFUNIXSocketAddress.of(path))) {
+      throw new IOException("a server is already listening on " + path
+          + "; stop it or choose another --socket");
+    } catch (SocketException e) {
+      if (!isConnectionRefused(e)) {
+        throw new IOException("cannot tell whether the server on " + path + " is alive: "
+            + e.getMessage() + "; refusing to replace it", e);
+      }
+    }
+    // Connection refused: nobody listens; a crashed server left it.
+    Files.deleteIfExists(path);
+  }
+
+  private static boolean isConnectionRefused(SocketException e) {
+    return e instanceof java.net.ConnectException
+        || e.getClass().getSimpleName().startsWith("ConnectionRefused")
+        || String.valueOf(e.getMessage()).contains("Connection refused");
+  }
+
+  public Path path() {
+    return path;
+  }
+
+  public AFUNIXServerSocket serverSocket() {
+    return serverSocket;
+  }
+
+  /** Stops listening, removes the socket file if it is still ours, and releases the lock. */
+  public synchronized void close() {
+    if (closed) {
+      return;
+    }
+    closed = true;
+    try {
+      serverSocket.close();
+    } catch (IOException ignored) {
+      // closing a listening socket does not fail in a way anyone can act on
+    }
+    try {
+      Object now = Files.readAttributes(path, BasicFileAttributes.class,
+          LinkOption.NOFOLLOW_LINKS).fileKey();
+      if (Objects.equals(now, inode)) {
+        Files.deleteIfExists(path);
+      }
+    } catch (IOException ignored) {
+      // already gone, or replaced by someone else's file: leave it
+    }
+    try {
+      lockChannel.close();
+    } catch (IOException ignored) {
+      // the lock is released with the descriptor either way
+    }
+  }
+}

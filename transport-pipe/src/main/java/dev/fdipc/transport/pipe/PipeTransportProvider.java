@@ -1,0 +1,96 @@
+package dev.fdipc.transport.pipe;
+
+import com.google.auto.service.AutoService;
+import dev.fdipc.spi.Availability;
+import dev.fdipc.spi.ClientEnd;
+import dev.fdipc.spi.Fd;
+import dev.fdipc.spi.FdStreamChannel;
+import dev.fdipc.spi.ServerEnd;
+import dev.fdipc.spi.TransportChannel;
+import dev.fdipc.spi.TransportProvider;
+import dev.fdipc.spi.TransportSettings;
+import java.io.IOException;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import org.newsclub.net.unix.AFPipe;
+
+/**
+ * Two pipes, one per direction. The client receives the read end of the server-to-client pipe
+ * (fd 0) and the write end of the client-to-server pipe (fd 1). A pipe reports end of stream when
+ * every write end is closed, so the death of either process is seen without the control
+ * connection's help.
+ */
+@AutoService(TransportProvider.class)
+public final class PipeTransportProvider implements TransportProvider {
+  /** The transport's name. */
+  public static final String NAME = "pipe";
+
+  private static final Availability AVAILABILITY = Availability.probe(NAME, () -> {
+    AFPipe.open().close();
+    return null;
+  });
+
+  /** Public no-arg constructor for {@link java.util.ServiceLoader}. */
+  public PipeTransportProvider() {}
+
+  @Override
+  public String name() {
+    return NAME;
+  }
+
+  @Override
+  public int priority() {
+    return 5;
+  }
+
+  @Override
+  public Throwable unavailabilityCause() {
+    return AVAILABILITY.unavailabilityCause();
+  }
+
+  @Override
+  public ServerEnd createServer(TransportSettings settings) throws IOException {
+    AVAILABILITY.ensureAvailable();
+    List<Fd> opened = new ArrayList<>(4);
+    try {
+      AFPipe toServer = AFPipe.open();
+      Fd serverIn = Fd.adopt(toServer.source());
+      opened.add(serverIn);
+      Fd clientOut = Fd.adopt(toServer.sink());
+      opened.add(clientOut);
+      AFPipe toClient = AFPipe.open();
+      Fd clientIn = Fd.adopt(toClient.source());
+      opened.add(clientIn);
+      Fd serverOut = Fd.adopt(toClient.sink());
+      opened.add(serverOut);
+      TransportChannel channel = new FdStreamChannel(NAME, settings.maxMessageSize(), serverIn,
+          serverOut, List.of());
+      return new ServerEnd(channel, List.of(clientIn, clientOut), Map.of());
+    } catch (IOException | RuntimeException e) {
+      closeAll(opened, e);
+      throw e;
+    }
+  }
+
+  @Override
+  public TransportChannel openClient(ClientEnd end, TransportSettings settings)
+      throws IOException {
+    try {
+      Fd in = end.fd(NAME, 0, 2);
+      Fd out = end.fd(NAME, 1, 2);
+      return new FdStreamChannel(NAME, settings.maxMessageSize(), in, out, List.of());
+    } catch (IOException | RuntimeException e) {
+      closeAll(end.fds(), e);
+      throw e;
+    }
+  }
+
+  private static void closeAll(List<Fd> fds, Exception failure) {
+    try {
+      Fd.closeAll(fds);
+    } catch (IOException e) {
+      failure.addSuppressed(e);
+    }
+  }
+}
