@@ -60,7 +60,7 @@ public final class FdipcServer implements Closeable {
   private FdipcServer(Builder b, List<String> offered) throws IOException {
     this.config = b;
     this.offered = offered;
-    this.binding = SocketBinding.bind(b.socket);
+    this.binding = SocketBinding.bind(b.socket, b.socketMode);
     this.serverSocket = binding.serverSocket();
     this.acceptThread = new Thread(this::acceptLoop, "fdipc-accept");
     acceptThread.start();
@@ -234,8 +234,40 @@ public final class FdipcServer implements Closeable {
     private TransportRegistry registry;
     private Duration handshakeTimeout = Duration.ofSeconds(5);
     private Duration shutdownTimeout = Duration.ofSeconds(5);
+    private java.util.Set<java.nio.file.attribute.PosixFilePermission> socketMode =
+        java.nio.file.attribute.PosixFilePermissions.fromString("rw-------");
 
     private Builder() {}
+
+    /**
+     * The socket file's permissions as octal, such as {@code "0660"}; default {@code 0600}, so only
+     * the server's user can connect. Connecting needs write permission on the socket.
+     *
+     * @throws IllegalArgumentException if {@code octal} is not an octal mode from 0 to 0777
+     */
+    public Builder socketMode(String octal) {
+      int m;
+      try {
+        m = Integer.parseInt(octal, 8);
+      } catch (NumberFormatException e) {
+        m = -1;
+      }
+      if (m < 0 || m > 0777) {
+        throw new IllegalArgumentException("socket mode '" + octal
+            + "' is not an octal permission from 0000 to 0777, such as 0600 or 0660");
+      }
+      java.util.Set<java.nio.file.attribute.PosixFilePermission> perms =
+          java.util.EnumSet.noneOf(java.nio.file.attribute.PosixFilePermission.class);
+      java.nio.file.attribute.PosixFilePermission[] order =
+          java.nio.file.attribute.PosixFilePermission.values(); // OWNER_READ .. OTHERS_EXECUTE
+      for (int bit = 0; bit < 9; bit++) {
+        if ((m & (0400 >> bit)) != 0) {
+          perms.add(order[bit]);
+        }
+      }
+      this.socketMode = perms;
+      return this;
+    }
 
     /** The socket path; default from {@link FdipcDefaults#socketPath}. */
     public Builder socket(Path path) {

@@ -55,6 +55,8 @@ public final class LibC {
 
   public static native long strerror(int errnum);
 
+  public static native int fchmod(int fd, int mode);
+
   /** Variadic calls: direct mapping does not set up varargs correctly. */
   interface Variadic extends Library {
     Variadic INSTANCE = Native.load(Platform.C_LIBRARY_NAME, Variadic.class);

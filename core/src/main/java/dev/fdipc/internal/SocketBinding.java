@@ -26,6 +26,12 @@ import org.newsclub.net.unix.AFUNIXSocketAddress;
  * connections was left by a crashed server (replace); anything that is not a socket is never
  * touched. At close the socket file is removed only if it is still the inode this server created.
  * The lock file stays: deleting it would reopen the race it closes.
+ *
+ * <p>The socket file never has a looser mode than the one asked for: Linux creates it with the
+ * socket inode's mode masked by the umask, so the socket is {@code fchmod}ed before {@code bind},
+ * and {@code chmod}ed to the exact mode after (undoing what the umask removed). Binding elsewhere
+ * and linking into place does not work: junixsocket closes a listening socket whose bound path is
+ * gone.
  */
 public final class SocketBinding {
   private static final int S_IFMT = 0170000;
@@ -47,8 +53,13 @@ public final class SocketBinding {
     this.lockChannel = lockChannel;
   }
 
-  /** Binds {@code path}, replacing a stale socket and refusing a live one or a non-socket. */
-  public static SocketBinding bind(Path path) throws IOException {
+  /**
+   * Binds {@code path}, replacing a stale socket and refusing a live one or a non-socket.
+   *
+   * @param mode the socket file's permissions, such as {@code rw-------}
+   */
+  public static SocketBinding bind(Path path, java.util.Set<java.nio.file.attribute.PosixFilePermission> mode)
+      throws IOException {
     Path abs = path.toAbsolutePath();
     int length = abs.toString().getBytes(java.nio.charset.StandardCharsets.UTF_8).length;
     if (length > SUN_PATH_MAX) {
@@ -63,8 +74,10 @@ public final class SocketBinding {
     Path lockPath = abs.resolveSibling(abs.getFileName() + ".lock");
     FileChannel lockChannel;
     try {
-      lockChannel = FileChannel.open(lockPath, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
-          LinkOption.NOFOLLOW_LINKS);
+      lockChannel = FileChannel.open(lockPath, java.util.Set.of(StandardOpenOption.CREATE,
+          StandardOpenOption.WRITE, LinkOption.NOFOLLOW_LINKS),
+          java.nio.file.attribute.PosixFilePermissions.asFileAttribute(
+              java.nio.file.attribute.PosixFilePermissions.fromString("rw-------")));
     } catch (IOException e) {
       throw new IOException("cannot open lock file " + lockPath + ": " + e.getMessage(), e);
     }
@@ -83,7 +96,14 @@ public final class SocketBinding {
       AFUNIXServerSocket ss = AFUNIXServerSocket.newInstance();
       try {
         ss.setDeleteOnClose(false);
+        int bits = modeBits(mode);
+        int fd = org.newsclub.net.unix.FileDescriptorCast.using(ss.getFileDescriptor())
+            .as(Integer.class);
+        if (LibC.fchmod(fd, bits) != 0) {
+          throw dev.fdipc.spi.NativeIoException.lastError("fchmod");
+        }
         ss.bind(AFUNIXSocketAddress.of(abs), BACKLOG);
+        Files.setPosixFilePermissions(abs, mode);
         Object key = Files.readAttributes(abs, BasicFileAttributes.class,
             LinkOption.NOFOLLOW_LINKS).fileKey();
         return new SocketBinding(abs, ss, key, lockChannel);
@@ -95,6 +115,14 @@ public final class SocketBinding {
       lockChannel.close();
       throw e;
     }
+  }
+
+  private static int modeBits(java.util.Set<java.nio.file.attribute.PosixFilePermission> mode) {
+    int bits = 0;
+    for (java.nio.file.attribute.PosixFilePermission p : mode) {
+      bits |= 0400 >> p.ordinal(); // OWNER_READ is ordinal 0 ... OTHERS_EXECUTE is 8
+    }
+    return bits;
   }
 
   private static void clearStale(Path path) throws IOException {

@@ -1,0 +1,172 @@
+package dev.fdipc.client;
+
+import dev.fdipc.FdipcClient;
+import dev.fdipc.FdipcDefaults;
+import dev.fdipc.IpcChannel;
+import dev.fdipc.MessageTooLargeException;
+import dev.fdipc.NegotiationException;
+import dev.fdipc.PeerClosedException;
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.io.PrintStream;
+import java.net.ConnectException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.Callable;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+/** The {@code client} command. */
+@Command(name = "client", mixinStandardHelpOptions = true, sortOptions = false,
+    versionProvider = ClientMain.Version.class,
+    description = {
+        "Connects to an fdipc server, negotiates a transport, then sends each line of standard "
+            + "input and prints the server's reply. 'exit' or end of input ends the client.",
+        ""},
+    exitCodeListHeading = "%nExit status:%n",
+    exitCodeList = {
+        "0:ended by 'exit' or end of input",
+        "1:could not connect (no server, connection failed)",
+        "2:bad command line",
+        "3:the server went away (goodbye or crash)",
+        "4:the server refused: no common transport, or another refusal"})
+public final class ClientMain implements Callable<Integer> {
+  static final int EXIT_SERVER_GONE = 3;
+
+  @Parameters(index = "0", arity = "0..1", defaultValue = "0", paramLabel = "ID",
+      description = "This client's id, 0 to 4294967295. Default: ${DEFAULT-VALUE}.")
+  private long id;
+
+  @Option(names = "--socket", paramLabel = "PATH",
+      description = "Socket path. Default: $FDIPC_SOCKET, else $XDG_RUNTIME_DIR/fdipc.sock, else "
+          + "/tmp/fdipc-<uid>.sock.")
+  private Path socket;
+
+  @Option(names = "--transport", split = ",", paramLabel = "NAME",
+      description = "Transports to accept, most preferred first. Default: any this client has.")
+  private List<String> transports;
+
+  @Option(names = "--max-message-size", paramLabel = "BYTES",
+      description = "Largest message wanted; the server may lower it. Default: 1048576.")
+  private Integer maxMessageSize;
+
+  @Option(names = "--debug", description = "Show stack traces.")
+  private boolean debug;
+
+  private final PrintStream out = System.out;
+  private final PrintStream err = System.err;
+  /** Held while a line is sent and its reply printed, so a goodbye never cuts a reply off. */
+  private final Object exchange = new Object();
+  private volatile boolean leaving;
+
+  /** Runs the command and exits with its status. */
+  public static void main(String[] args) {
+    CommandLine cl = new CommandLine(new ClientMain());
+    cl.setExecutionExceptionHandler((e, cmd, parsed) -> {
+      System.err.println("client: " + e);
+      if (((ClientMain) cmd.getCommand()).debug) {
+        e.printStackTrace();
+      }
+      return 1;
+    });
+    System.exit(cl.execute(args));
+  }
+
+  @Override
+  public Integer call() {
+    Path path = FdipcDefaults.socketPath(socket, System.getenv());
+    IpcChannel ch;
+    try {
+      FdipcClient.Builder b = FdipcClient.builder()
+          .socket(path)
+          .clientId(id)
+          .transports(transports)
+          .onServerGone(this::serverGone);
+      if (maxMessageSize != null) {
+        b.maxMessageSize(maxMessageSize);
+      }
+      ch = b.connect();
+    } catch (IllegalArgumentException e) {
+      return fail(2, e);
+    } catch (NegotiationException e) {
+      return fail(4, e);
+    } catch (ConnectException e) {
+      return fail(1, e);
+    } catch (IOException e) {
+      return fail(1, e);
+    }
+    out.println("connected to " + path + " as client " + id + " via " + ch.transport());
+    try (ch) {
+      return converse(ch);
+    } catch (IOException e) {
+      return fail(1, e);
+    }
+  }
+
+  private int converse(IpcChannel ch) throws IOException {
+    BufferedReader in = new BufferedReader(new InputStreamReader(System.in,
+        StandardCharsets.UTF_8));
+    String line;
+    while ((line = in.readLine()) != null) {
+      if (line.strip().equals("exit")) {
+        break;
+      }
+      synchronized (exchange) {
+        byte[] reply;
+        try {
+          ch.send(line.getBytes(StandardCharsets.UTF_8));
+          reply = ch.receive();
+        } catch (MessageTooLargeException e) {
+          err.println("client: line not sent: " + e.getMessage());
+          continue;
+        } catch (PeerClosedException e) {
+          reply = null;
+        }
+        if (reply == null) {
+          return leave("client: the server went away");
+        }
+        out.println(new String(reply, StandardCharsets.UTF_8));
+      }
+    }
+    leaving = true;
+    return 0;
+  }
+
+  /** Called on the connection's watcher thread when the server says goodbye or dies. */
+  private void serverGone(boolean goodbye, String message) {
+    synchronized (exchange) { // let a reply already on its way be printed first
+      if (leaving) {
+        return;
+      }
+      System.exit(leave(goodbye ? "client: the server said goodbye: " + message
+          : "client: the server went away: " + message));
+    }
+  }
+
+  private int leave(String message) {
+    leaving = true;
+    err.println(message);
+    return EXIT_SERVER_GONE;
+  }
+
+  private int fail(int status, Exception e) {
+    err.println("client: " + e.getMessage());
+    if (debug) {
+      e.printStackTrace();
+    }
+    return status;
+  }
+
+  /** The version from the jar's manifest. */
+  static final class Version implements CommandLine.IVersionProvider {
+    @Override
+    public String[] getVersion() {
+      String v = ClientMain.class.getPackage().getImplementationVersion();
+      return new String[] {"fdipc client " + (v == null ? "(development build)" : v)};
+    }
+  }
+}

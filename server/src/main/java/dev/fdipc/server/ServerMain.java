@@ -1,0 +1,155 @@
+package dev.fdipc.server;
+
+import dev.fdipc.FdipcDefaults;
+import dev.fdipc.FdipcServer;
+import dev.fdipc.PeerCredentials;
+import dev.fdipc.ServerListener;
+import dev.fdipc.TransportInfo;
+import dev.fdipc.TransportRegistry;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/** The {@code server} command. */
+@Command(name = "server", mixinStandardHelpOptions = true, sortOptions = false,
+    versionProvider = ServerMain.Version.class,
+    description = {
+        "Serves fdipc clients on a UNIX socket: negotiates a transport with each, creates a fresh "
+            + "kernel object for it, passes its file descriptors, and shows every message with "
+            + "its author. Integers add up per client; END answers the sum; DOWN stops the "
+            + "server (same user only). Ctrl-C says goodbye to every client and exits.",
+        ""},
+    exitCodeListHeading = "%nExit status:%n",
+    exitCodeList = {
+        "0:stopped cleanly (Ctrl-C, SIGTERM or DOWN)",
+        "1:could not start (socket in use, not a socket, no directory, ...)",
+        "2:bad command line (unknown option, unknown or unavailable transport)"})
+public final class ServerMain implements Callable<Integer> {
+  @Option(names = "--socket", paramLabel = "PATH",
+      description = "Socket path. Default: $FDIPC_SOCKET, else $XDG_RUNTIME_DIR/fdipc.sock, else "
+          + "/tmp/fdipc-<uid>.sock.")
+  private Path socket;
+
+  @Option(names = "--transport", split = ",", paramLabel = "NAME",
+      description = "Transports to offer, in order of preference. Default: every available one.")
+  private List<String> transports;
+
+  @Option(names = "--list-transports",
+      description = "List every transport found, with priority, availability and jar, and exit.")
+  private boolean listTransports;
+
+  @Option(names = "--max-message-size", paramLabel = "BYTES",
+      description = "Largest message accepted. Default: 1048576.")
+  private Integer maxMessageSize;
+
+  @Option(names = "--socket-mode", paramLabel = "OCTAL", defaultValue = "0600",
+      description = "Permissions of the socket file. Default: ${DEFAULT-VALUE} (this user only); "
+          + "0660 lets the socket's group connect, 0666 everyone.")
+  private String socketMode;
+
+  @Option(names = "--debug", description = "Show stack traces.")
+  private boolean debug;
+
+  private final PrintStream out = System.out;
+  private final PrintStream err = System.err;
+
+  /** Runs the command and exits with its status. */
+  public static void main(String[] args) {
+    CommandLine cl = new CommandLine(new ServerMain());
+    cl.setExecutionExceptionHandler((e, cmd, parsed) -> {
+      System.err.println("server: " + e);
+      if (((ServerMain) cmd.getCommand()).debug) {
+        e.printStackTrace();
+      }
+      return 1;
+    });
+    System.exit(cl.execute(args));
+  }
+
+  @Override
+  public Integer call() throws Exception {
+    TransportRegistry registry = TransportRegistry.getDefault();
+    if (listTransports) {
+      for (String w : registry.warnings()) {
+        err.println("warning: " + w);
+      }
+      list(registry);
+      return 0;
+    }
+    CountDownLatch stop = new CountDownLatch(1);
+    long uid = FdipcDefaults.currentUid();
+    FdipcServer.Builder builder = FdipcServer.builder()
+        .socket(socket)
+        .registry(registry)
+        .transports(transports)
+        .listener(new ServerListener() {
+          @Override
+          public void refused(PeerCredentials peer, String reason) {
+            out.println("refused: " + reason + (peer == null ? "" : " (pid " + peer.pid()
+                + ", uid " + peer.uid() + ")"));
+          }
+
+          @Override
+          public void warning(String message, Throwable cause) {
+            err.println("warning: " + message);
+            if (debug && cause != null) {
+              cause.printStackTrace();
+            }
+          }
+        })
+        .handler(new ConversationHandler(out, uid, stop::countDown));
+    FdipcServer server;
+    try {
+      if (maxMessageSize != null) {
+        builder.maxMessageSize(maxMessageSize);
+      }
+      builder.socketMode(socketMode);
+      server = builder.start();
+    } catch (IllegalArgumentException e) {
+      err.println("server: " + e.getMessage());
+      return 2;
+    } catch (IOException e) {
+      err.println("server: " + e.getMessage());
+      if (debug) {
+        e.printStackTrace();
+      }
+      return 1;
+    }
+    Signals.onInterruptOrTerminate(stop::countDown);
+    out.println("fdipc server ready on " + server.socketPath() + " (pid "
+        + ProcessHandle.current().pid() + "); transports: "
+        + String.join(", ", server.offeredTransports()));
+    stop.await();
+    out.println("shutting down: saying goodbye to " + server.sessionCount() + " client(s)");
+    server.close();
+    out.println("server stopped; removed " + server.socketPath());
+    return 0;
+  }
+
+  private void list(TransportRegistry registry) {
+    if (registry.all().isEmpty()) {
+      out.println("no transports found: add a transport jar to plugins/ or $CLASSPATH");
+      return;
+    }
+    out.printf("%-12s %-8s %-40s %s%n", "TRANSPORT", "PRIORITY", "STATUS", "FROM");
+    for (TransportInfo t : registry.all()) {
+      out.printf("%-12s %-8d %-40s %s%n", t.name(), t.priority(),
+          t.isAvailable() ? "available" : "unavailable: " + t.reason(), t.origin());
+    }
+  }
+
+  /** The version from the jar's manifest. */
+  static final class Version implements CommandLine.IVersionProvider {
+    @Override
+    public String[] getVersion() {
+      String v = ServerMain.class.getPackage().getImplementationVersion();
+      return new String[] {"fdipc server " + (v == null ? "(development build)" : v)};
+    }
+  }
+}
