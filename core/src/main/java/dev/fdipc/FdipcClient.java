@@ -158,11 +158,10 @@ public final class FdipcClient {
         List<String> accept) throws IOException {
       control.write(Frame.HELLO, Wire.encodeHello(new Wire.Hello(clientId, maxMessageSize,
           accept)));
-      control.setReadTimeout((int) Math.min(Integer.MAX_VALUE, handshakeTimeout.toMillis()));
       control.acceptFds(true);
       ControlConnection.Received r;
       try {
-        r = control.read(true);
+        r = control.read(true, System.nanoTime() + handshakeTimeout.toNanos());
       } catch (SocketTimeoutException e) {
         throw new SocketTimeoutException("server at " + control.socket().getRemoteSocketAddress()
             + " did not answer within " + handshakeTimeout.toMillis() + " ms");
@@ -183,15 +182,17 @@ public final class FdipcClient {
               + Frame.typeName(type));
         }
         Wire.Accept a = Wire.decodeAccept(r.frame().body());
-        if (!accept.contains(a.transport())) {
+        Optional<TransportInfo> info = reg.lookup(a.transport());
+        if (accept.isEmpty() ? info.isEmpty() || !info.get().isAvailable()
+            : !accept.contains(a.transport())) {
           throw new ProtocolException(ErrorCode.UNEXPECTED_FRAME, "server chose transport '"
-              + a.transport() + "', which this client did not offer");
+              + a.transport() + "', which this client "
+              + (accept.isEmpty() ? "does not have" : "did not offer"));
         }
         if (a.maxMessageSize() > maxMessageSize) {
           throw new ProtocolException(ErrorCode.MALFORMED_FRAME, "server set maxMessageSize="
               + a.maxMessageSize() + ", above this client's " + maxMessageSize);
         }
-        Optional<TransportInfo> info = reg.lookup(a.transport());
         TransportSettings settings = new TransportSettings(a.maxMessageSize(), options);
         List<Fd> owned = fds;
         fds = List.of(); // from here on the provider owns them

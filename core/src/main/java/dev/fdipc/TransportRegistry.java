@@ -107,7 +107,7 @@ public final class TransportRegistry {
           }
           p = it.next();
         } catch (ServiceConfigurationError | LinkageError e) {
-          String cls = classNamed(e);
+          String cls = classNamed(e, jarOfClass.keySet());
           b.warn("transport provider " + cls + " from " + jarOfClass.getOrDefault(cls, "unknown jar")
               + " failed to load: " + rootMessage(e));
           continue;
@@ -144,18 +144,46 @@ public final class TransportRegistry {
 
   private static String jarOf(URL servicesFile) {
     String s = servicesFile.toString();
-    if (s.startsWith("jar:file:")) {
+    if (s.startsWith("jar:")) {
       int bang = s.indexOf("!/");
-      return s.substring("jar:file:".length(), bang < 0 ? s.length() : bang);
+      return filePath(s.substring("jar:".length(), bang < 0 ? s.length() : bang));
     }
-    if (s.startsWith("file:")) {
-      return s.substring("file:".length(), s.length() - SERVICES.length());
+    if (s.endsWith(SERVICES)) {
+      return filePath(s.substring(0, s.length() - SERVICES.length()));
     }
-    return s;
+    return filePath(s);
   }
 
-  private static String classNamed(Throwable e) {
-    Matcher m = PROVIDER_IN_MESSAGE.matcher(String.valueOf(e.getMessage()));
+  /** A {@code file:} URL as a plain path (%20 decoded); anything else unchanged. */
+  private static String filePath(String url) {
+    try {
+      java.net.URI uri = new java.net.URI(url);
+      if ("file".equals(uri.getScheme())) {
+        return java.nio.file.Path.of(uri).toString();
+      }
+    } catch (java.net.URISyntaxException | IllegalArgumentException e) {
+      // not a well-formed file URL: report it as it is
+    }
+    return url;
+  }
+
+  /**
+   * The provider class a ServiceLoader error is about. Its messages differ by cause ("Provider X
+   * not found", "X not a subtype", "Unable to get public no-arg constructor"...), so the class is
+   * the longest listed name that the message mentions.
+   */
+  private static String classNamed(Throwable e, java.util.Set<String> listed) {
+    String message = String.valueOf(e.getMessage());
+    String best = null;
+    for (String cls : listed) {
+      if (message.contains(cls) && (best == null || cls.length() > best.length())) {
+        best = cls;
+      }
+    }
+    if (best != null) {
+      return best;
+    }
+    Matcher m = PROVIDER_IN_MESSAGE.matcher(message);
     return m.find() ? m.group(1) : "(unknown class)";
   }
 
@@ -174,8 +202,7 @@ public final class TransportRegistry {
     if (cs == null || cs.getLocation() == null) {
       return "unknown";
     }
-    String s = cs.getLocation().toString();
-    return s.startsWith("file:") ? s.substring("file:".length()) : s;
+    return filePath(cs.getLocation().toString());
   }
 
   private static final class Builder {

@@ -85,7 +85,20 @@ public final class ControlConnection implements Closeable {
    * @throws ProtocolException if the frame is malformed
    */
   public Received read(boolean acceptFds) throws IOException {
+    return read(acceptFds, 0);
+  }
+
+  /**
+   * Reads one frame, all of it before {@code deadline} (a {@link System#nanoTime()} value; 0 for
+   * none). The socket's read timeout is set before every read to the time left, so a peer that
+   * trickles a byte at a time cannot stretch the wait.
+   *
+   * @throws java.net.SocketTimeoutException when the deadline passes
+   */
+  public Received read(boolean acceptFds, long deadline) throws IOException {
+    this.deadline = deadline;
     byte[] header = new byte[Frame.HEADER_SIZE];
+    armTimeout();
     int first = in.read(header, 0, header.length);
     if (first < 0) {
       return null;
@@ -133,9 +146,23 @@ public final class ControlConnection implements Closeable {
     }
   }
 
+  private long deadline;
+
+  private void armTimeout() throws IOException {
+    if (deadline == 0) {
+      return;
+    }
+    long left = deadline - System.nanoTime();
+    if (left <= 0) {
+      throw new java.net.SocketTimeoutException("deadline passed");
+    }
+    socket.setSoTimeout((int) Math.max(1, Math.min(Integer.MAX_VALUE, left / 1_000_000)));
+  }
+
   private void readFully(byte[] b, int from) throws IOException {
     int off = from;
     while (off < b.length) {
+      armTimeout();
       int n = in.read(b, off, b.length - off);
       if (n < 0) {
         throw new EOFException("control connection ended inside a frame after " + off + " of "
@@ -145,7 +172,7 @@ public final class ControlConnection implements Closeable {
     }
   }
 
-  /** Sets the read timeout; 0 waits forever. */
+  /** Sets the read timeout for reads without a deadline; 0 waits forever. */
   public void setReadTimeout(int millis) throws IOException {
     socket.setSoTimeout(millis);
   }

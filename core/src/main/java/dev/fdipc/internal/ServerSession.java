@@ -124,8 +124,8 @@ public final class ServerSession implements ClientSession {
     }
     Wire.Hello hello;
     try {
-      control.setReadTimeout((int) Math.min(Integer.MAX_VALUE, handshakeTimeout.toMillis()));
-      ControlConnection.Received r = control.read(false);
+      ControlConnection.Received r = control.read(false,
+          System.nanoTime() + handshakeTimeout.toNanos());
       if (r == null) {
         return false; // connected and left without a word: a liveness probe, or a client that quit
       }
@@ -211,6 +211,14 @@ public final class ServerSession implements ClientSession {
       closeQuietly(ch);
       channel = null;
       return false;
+    } catch (RuntimeException e) { // a provider's parameters the frame cannot carry, say
+      closeQuietly(ch);
+      channel = null;
+      active = false;
+      listener.warning("client " + clientId + ": cannot send the " + name + " transport: "
+          + e.getMessage(), e);
+      return refuse(ErrorCode.INTERNAL, "server failed to send the " + name + " transport: "
+          + e.getMessage(), List.of());
     } finally {
       // The client has its copies now (or never will): the server's must not outlive this call.
       try {

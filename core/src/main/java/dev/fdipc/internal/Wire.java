@@ -111,6 +111,10 @@ public final class Wire {
   // ---------------------------------------------------------------- bodies
 
   public static byte[] encodeHello(Hello h) {
+    if (h.transports().size() > MAX_TRANSPORTS) {
+      throw new IllegalArgumentException("at most " + MAX_TRANSPORTS
+          + " transports can be listed, got " + h.transports().size());
+    }
     Out o = new Out();
     o.u32(MAGIC).u32(h.clientId()).u32(h.maxMessageSize());
     o.u8(h.transports().size());
@@ -148,7 +152,32 @@ public final class Wire {
     return new Hello(id, (int) max, names);
   }
 
+  /**
+   * Checks transport parameters against what an ACCEPT frame can carry.
+   *
+   * @throws IllegalArgumentException naming the first limit exceeded
+   */
+  public static void checkParameters(Map<String, String> parameters) {
+    if (parameters.size() > MAX_PARAMS) {
+      throw new IllegalArgumentException("too many transport parameters: count="
+          + parameters.size() + " max=" + MAX_PARAMS);
+    }
+    for (Map.Entry<String, String> e : parameters.entrySet()) {
+      int k = e.getKey().getBytes(StandardCharsets.UTF_8).length;
+      int v = e.getValue().getBytes(StandardCharsets.UTF_8).length;
+      if (k < 1 || k > MAX_KEY) {
+        throw new IllegalArgumentException("transport parameter key '" + printable(e.getKey())
+            + "' is " + k + " bytes; allowed 1 to " + MAX_KEY);
+      }
+      if (v > MAX_VALUE) {
+        throw new IllegalArgumentException("transport parameter '" + printable(e.getKey())
+            + "' has a value of " + v + " bytes; allowed at most " + MAX_VALUE);
+      }
+    }
+  }
+
   public static byte[] encodeAccept(Accept a) {
+    checkParameters(a.parameters());
     Out o = new Out();
     o.name(a.transport()).u32(a.maxMessageSize());
     o.u16(a.parameters().size());

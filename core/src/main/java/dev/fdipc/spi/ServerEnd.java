@@ -15,8 +15,8 @@ import java.util.Objects;
  * @param channel the server's side of the new kernel object
  * @param clientFds the descriptors for the client, in the order {@link TransportProvider#openClient}
  *     expects them; at most {@link TransportProvider#MAX_FDS}
- * @param parameters what else the client needs (sizes, layout versions); keys and values are
- *     UTF-8 text of at most 255 and 1024 bytes
+ * @param parameters what else the client needs (sizes, layout versions): at most 64 entries,
+ *     keys of 1 to 255 and values of at most 1024 bytes of UTF-8
  */
 public record ServerEnd(TransportChannel channel, List<Fd> clientFds,
     Map<String, String> parameters) {
@@ -29,5 +29,6 @@ public record ServerEnd(TransportChannel channel, List<Fd> clientFds,
       throw new IllegalArgumentException("too many fds for one client: count=" + clientFds.size()
           + " max=" + TransportProvider.MAX_FDS);
     }
+    dev.fdipc.internal.Wire.checkParameters(parameters);
   }
 }
