@@ -1,0 +1,2 @@
+/** The {@code pipe} transport: two pipes, one per direction. */
+package dev.fdipc.transport.pipe;

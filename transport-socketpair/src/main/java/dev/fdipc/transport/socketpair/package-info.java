@@ -1,0 +1,2 @@
+/** The {@code socketpair} transport: one connected pair of UNIX stream sockets. */
+package dev.fdipc.transport.socketpair;
