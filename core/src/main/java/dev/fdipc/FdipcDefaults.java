@@ -16,6 +16,20 @@ public final class FdipcDefaults {
   private FdipcDefaults() {}
 
   /**
+   * Checks a maximum message size given to a builder.
+   *
+   * @return {@code bytes}
+   * @throws IllegalArgumentException if it is outside 1 to {@link #MAX_MESSAGE_SIZE_LIMIT}
+   */
+  public static int checkMaxMessageSize(int bytes) {
+    if (bytes < 1 || bytes > MAX_MESSAGE_SIZE_LIMIT) {
+      throw new IllegalArgumentException("maxMessageSize " + bytes + " out of range [1, "
+          + MAX_MESSAGE_SIZE_LIMIT + "]");
+    }
+    return bytes;
+  }
+
+  /**
    * The socket path: {@code explicit} if given, else {@code $FDIPC_SOCKET}, else
    * {@code $XDG_RUNTIME_DIR/fdipc.sock}, else {@code /tmp/fdipc-<uid>.sock}.
    *

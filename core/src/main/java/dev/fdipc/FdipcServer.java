@@ -294,11 +294,7 @@ public final class FdipcServer implements Closeable {
      * Default 1 MiB, at most 64 MiB.
      */
     public Builder maxMessageSize(int bytes) {
-      if (bytes < 1 || bytes > FdipcDefaults.MAX_MESSAGE_SIZE_LIMIT) {
-        throw new IllegalArgumentException("maxMessageSize " + bytes + " out of range [1, "
-            + FdipcDefaults.MAX_MESSAGE_SIZE_LIMIT + "]");
-      }
-      this.maxMessageSize = bytes;
+      this.maxMessageSize = FdipcDefaults.checkMaxMessageSize(bytes);
       return this;
     }
 

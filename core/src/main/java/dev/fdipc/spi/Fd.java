@@ -158,10 +158,13 @@ public final class Fd implements Closeable {
     }
   }
 
-  /** Closes every fd, keeping the first failure and going on with the rest. */
-  public static void closeAll(Iterable<Fd> fds) throws IOException {
+  /**
+   * Closes each of {@code all}, going on after a failure; throws the first failure with the later
+   * ones suppressed.
+   */
+  public static void closeAll(Iterable<? extends Closeable> all) throws IOException {
     IOException failure = null;
-    for (Fd f : fds) {
+    for (Closeable f : all) {
       try {
         f.close();
       } catch (IOException e) {
@@ -174,6 +177,18 @@ public final class Fd implements Closeable {
     }
     if (failure != null) {
       throw failure;
+    }
+  }
+
+  /**
+   * Closes each of {@code all} while {@code failure} is propagating: a failure to close is added
+   * to it as suppressed instead of hiding it. For the cleanup path of a factory method.
+   */
+  public static void closeAllAfter(Throwable failure, Iterable<? extends Closeable> all) {
+    try {
+      closeAll(all);
+    } catch (IOException e) {
+      failure.addSuppressed(e);
     }
   }
 

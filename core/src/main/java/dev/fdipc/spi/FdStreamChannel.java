@@ -77,7 +77,7 @@ public class FdStreamChannel extends AbstractIpcChannel {
       }
       w = Fd.of(efd);
     } catch (IOException | RuntimeException e) {
-      closeQuietly(in, out, this.resources);
+      Fd.closeAllAfter(e, owned(in, out, this.resources));
       throw e;
     }
     this.wake = w;
@@ -286,7 +286,7 @@ public class FdStreamChannel extends AbstractIpcChannel {
   @Override
   protected void release() throws IOException {
     try {
-      closeQuietly(in, out, resources);
+      Fd.closeAll(owned(in, out, resources));
     } finally {
       synchronized (wake) {
         wake.close();
@@ -294,26 +294,8 @@ public class FdStreamChannel extends AbstractIpcChannel {
     }
   }
 
-  private static void closeQuietly(Fd in, Fd out, List<Closeable> resources) throws IOException {
-    IOException failure = null;
-    for (Closeable c : concat(in, out, resources)) {
-      try {
-        c.close();
-      } catch (IOException e) {
-        if (failure == null) {
-          failure = e;
-        } else {
-          failure.addSuppressed(e);
-        }
-      }
-    }
-    if (failure != null) {
-      throw failure;
-    }
-  }
-
-  private static List<Closeable> concat(Fd in, Fd out, List<Closeable> resources) {
-    java.util.ArrayList<Closeable> all = new java.util.ArrayList<>(resources.size() + 2);
+  private static List<Closeable> owned(Fd in, Fd out, List<Closeable> resources) {
+    List<Closeable> all = new java.util.ArrayList<>(resources.size() + 2);
     all.add(in);
     all.add(out);
     all.addAll(resources);

@@ -1,39 +1,10 @@
 package dev.fdipc.testproviders;
 
-import dev.fdipc.spi.ClientEnd;
-import dev.fdipc.spi.ServerEnd;
-import dev.fdipc.spi.TransportChannel;
-import dev.fdipc.spi.TransportProvider;
-import dev.fdipc.spi.TransportSettings;
+import dev.fdipc.StubTransportProvider;
 
-/**
- * Test provider: an invalid name.
- * Registered only in the jars that TransportRegistryTest builds.
- */
-public class BadNameProvider implements TransportProvider {
-
-  @Override
-  public String name() {
-    return "Bad Name";
-  }
-
-  @Override
-  public int priority() {
-    return 5;
-  }
-
-  @Override
-  public Throwable unavailabilityCause() {
-    return null;
-  }
-
-  @Override
-  public ServerEnd createServer(TransportSettings settings) {
-    throw new UnsupportedOperationException("test provider");
-  }
-
-  @Override
-  public TransportChannel openClient(ClientEnd end, TransportSettings settings) {
-    throw new UnsupportedOperationException("test provider");
+/** Test provider: an invalid name. Registered only in the jars that TransportRegistryTest builds. */
+public class BadNameProvider extends StubTransportProvider {
+  public BadNameProvider() {
+    super("Bad Name", 5);
   }
 }

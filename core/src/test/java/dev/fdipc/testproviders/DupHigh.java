@@ -1,39 +1,10 @@
 package dev.fdipc.testproviders;
 
-import dev.fdipc.spi.ClientEnd;
-import dev.fdipc.spi.ServerEnd;
-import dev.fdipc.spi.TransportChannel;
-import dev.fdipc.spi.TransportProvider;
-import dev.fdipc.spi.TransportSettings;
+import dev.fdipc.StubTransportProvider;
 
-/**
- * Test provider: named "dup", priority 7.
- * Registered only in the jars that TransportRegistryTest builds.
- */
-public class DupHigh implements TransportProvider {
-
-  @Override
-  public String name() {
-    return "dup";
-  }
-
-  @Override
-  public int priority() {
-    return 7;
-  }
-
-  @Override
-  public Throwable unavailabilityCause() {
-    return null;
-  }
-
-  @Override
-  public ServerEnd createServer(TransportSettings settings) {
-    throw new UnsupportedOperationException("test provider");
-  }
-
-  @Override
-  public TransportChannel openClient(ClientEnd end, TransportSettings settings) {
-    throw new UnsupportedOperationException("test provider");
+/** Test provider: named "dup", priority 7. Registered only in the jars that TransportRegistryTest builds. */
+public class DupHigh extends StubTransportProvider {
+  public DupHigh() {
+    super("dup", 7);
   }
 }

@@ -1,39 +1,10 @@
 package dev.fdipc.testproviders;
 
-import dev.fdipc.spi.ClientEnd;
-import dev.fdipc.spi.ServerEnd;
-import dev.fdipc.spi.TransportChannel;
-import dev.fdipc.spi.TransportProvider;
-import dev.fdipc.spi.TransportSettings;
+import dev.fdipc.StubTransportProvider;
 
-/**
- * Test provider: priority 42, outside 0..10.
- * Registered only in the jars that TransportRegistryTest builds.
- */
-public class OutOfRangePriorityProvider implements TransportProvider {
-
-  @Override
-  public String name() {
-    return "too-high";
-  }
-
-  @Override
-  public int priority() {
-    return 42;
-  }
-
-  @Override
-  public Throwable unavailabilityCause() {
-    return null;
-  }
-
-  @Override
-  public ServerEnd createServer(TransportSettings settings) {
-    throw new UnsupportedOperationException("test provider");
-  }
-
-  @Override
-  public TransportChannel openClient(ClientEnd end, TransportSettings settings) {
-    throw new UnsupportedOperationException("test provider");
+/** Test provider: priority 42, outside 0..10. Registered only in the jars that TransportRegistryTest builds. */
+public class OutOfRangePriorityProvider extends StubTransportProvider {
+  public OutOfRangePriorityProvider() {
+    super("too-high", 42);
   }
 }

@@ -1,39 +1,15 @@
 package dev.fdipc.testproviders;
 
-import dev.fdipc.spi.ClientEnd;
-import dev.fdipc.spi.ServerEnd;
-import dev.fdipc.spi.TransportChannel;
-import dev.fdipc.spi.TransportProvider;
-import dev.fdipc.spi.TransportSettings;
+import dev.fdipc.StubTransportProvider;
 
-/**
- * Test provider: name() throws.
- * Registered only in the jars that TransportRegistryTest builds.
- */
-public class ThrowingNameProvider implements TransportProvider {
+/** Test provider: name() throws. Registered only in the jars that TransportRegistryTest builds. */
+public class ThrowingNameProvider extends StubTransportProvider {
+  public ThrowingNameProvider() {
+    super("unused", 5);
+  }
 
   @Override
   public String name() {
     throw new IllegalStateException("name exploded");
-  }
-
-  @Override
-  public int priority() {
-    return 5;
-  }
-
-  @Override
-  public Throwable unavailabilityCause() {
-    return null;
-  }
-
-  @Override
-  public ServerEnd createServer(TransportSettings settings) {
-    throw new UnsupportedOperationException("test provider");
-  }
-
-  @Override
-  public TransportChannel openClient(ClientEnd end, TransportSettings settings) {
-    throw new UnsupportedOperationException("test provider");
   }
 }

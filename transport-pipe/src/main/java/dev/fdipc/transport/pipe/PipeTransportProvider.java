@@ -68,7 +68,7 @@ public final class PipeTransportProvider implements TransportProvider {
           serverOut, List.of());
       return new ServerEnd(channel, List.of(clientIn, clientOut), Map.of());
     } catch (IOException | RuntimeException e) {
-      closeAll(opened, e);
+      Fd.closeAllAfter(e, opened);
       throw e;
     }
   }
@@ -81,16 +81,8 @@ public final class PipeTransportProvider implements TransportProvider {
       Fd out = end.fd(NAME, 1, 2);
       return new FdStreamChannel(NAME, settings.maxMessageSize(), in, out, List.of());
     } catch (IOException | RuntimeException e) {
-      closeAll(end.fds(), e);
+      Fd.closeAllAfter(e, end.fds());
       throw e;
-    }
-  }
-
-  private static void closeAll(List<Fd> fds, Exception failure) {
-    try {
-      Fd.closeAll(fds);
-    } catch (IOException e) {
-      failure.addSuppressed(e);
     }
   }
 }

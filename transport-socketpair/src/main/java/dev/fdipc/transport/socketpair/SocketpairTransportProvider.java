@@ -61,11 +61,7 @@ public final class SocketpairTransportProvider implements TransportProvider {
           server, List.of());
       return new ServerEnd(channel, List.of(client), Map.of());
     } catch (IOException | RuntimeException e) {
-      try {
-        Fd.closeAll(opened);
-      } catch (IOException suppressed) {
-        e.addSuppressed(suppressed);
-      }
+      Fd.closeAllAfter(e, opened);
       throw e;
     }
   }
@@ -77,11 +73,7 @@ public final class SocketpairTransportProvider implements TransportProvider {
       Fd fd = end.fd(NAME, 0, 1);
       return new FdStreamChannel(NAME, settings.maxMessageSize(), fd, fd, List.of());
     } catch (IOException | RuntimeException e) {
-      try {
-        Fd.closeAll(end.fds());
-      } catch (IOException suppressed) {
-        e.addSuppressed(suppressed);
-      }
+      Fd.closeAllAfter(e, end.fds());
       throw e;
     }
   }
