@@ -132,20 +132,20 @@ public final class FdipcClient {
             + " transports can be listed, got " + accept.size());
       }
       Path path = FdipcDefaults.socketPath(socket, System.getenv());
-      AFUNIXSocket s;
+      // Not AFUNIXSocket.connectTo: it leaves its socket open until GC when connect(2) fails.
+      AFUNIXSocket s = AFUNIXSocket.newInstance();
       try {
-        s = AFUNIXSocket.connectTo(AFUNIXSocketAddress.of(path));
-      } catch (SocketException e) {
-        java.net.ConnectException ce = new java.net.ConnectException("no fdipc server at " + path
-            + ": " + e.getMessage() + "; start one with: bin/server --socket=" + path);
-        ce.initCause(e);
-        throw ce;
-      }
-      ControlConnection control = new ControlConnection(s);
-      try {
-        return handshake(control, reg, accept);
+        try {
+          s.connect(AFUNIXSocketAddress.of(path));
+        } catch (SocketException e) {
+          java.net.ConnectException ce = new java.net.ConnectException("no fdipc server at "
+              + path + ": " + e.getMessage() + "; start one with: bin/server --socket=" + path);
+          ce.initCause(e);
+          throw ce;
+        }
+        return handshake(new ControlConnection(s), reg, accept);
       } catch (IOException | RuntimeException e) {
-        control.close();
+        s.close();
         throw e;
       }
     }

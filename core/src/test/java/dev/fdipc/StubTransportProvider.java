@@ -36,12 +36,13 @@ public abstract class StubTransportProvider implements TransportProvider {
   }
 
   @Override
-  public ServerEnd createServer(TransportSettings settings) {
+  public ServerEnd createServer(TransportSettings settings) throws java.io.IOException {
     throw new UnsupportedOperationException("test provider");
   }
 
   @Override
-  public TransportChannel openClient(ClientEnd end, TransportSettings settings) {
+  public TransportChannel openClient(ClientEnd end, TransportSettings settings)
+      throws java.io.IOException {
     throw new UnsupportedOperationException("test provider");
   }
 }

@@ -54,6 +54,10 @@ public final class ClientMain implements Callable<Integer> {
       description = "Largest message wanted; the server may lower it. Default: 1048576.")
   private Integer maxMessageSize;
 
+  @Option(names = "--transport-option", paramLabel = "KEY=VALUE",
+      description = "An option for a transport, keyed <transport>.<option>. Repeatable.")
+  private java.util.Map<String, String> transportOptions = new java.util.LinkedHashMap<>();
+
   @Option(names = "--debug", description = "Show stack traces.")
   private boolean debug;
 
@@ -89,6 +93,7 @@ public final class ClientMain implements Callable<Integer> {
       if (maxMessageSize != null) {
         b.maxMessageSize(maxMessageSize);
       }
+      transportOptions.forEach(b::option);
       ch = b.connect();
     } catch (IllegalArgumentException e) {
       return fail(2, e);

@@ -141,7 +141,9 @@ public final class SocketBinding {
       throw new IOException(path + " exists and is not a socket; refusing to delete it: remove it "
           + "or choose another --socket");
     }
-    try (AFUNIXSocket probe = AFUNIXSocket.connectTo(AFUNIXSocketAddress.of(path))) {
+    // Not AFUNIXSocket.connectTo: it leaves its socket open until GC when connect(2) fails.
+    try (AFUNIXSocket probe = AFUNIXSocket.newInstance()) {
+      probe.connect(AFUNIXSocketAddress.of(path));
       throw new IOException("a server is already listening on " + path
           + "; stop it or choose another --socket");
     } catch (SocketException e) {

@@ -82,6 +82,16 @@ public final class Fd implements Closeable {
     });
   }
 
+  /**
+   * A new pipe, created by junixsocket, both ends close-on-exec.
+   *
+   * @return the read end, then the write end
+   */
+  public static java.util.List<Fd> pipe() throws IOException {
+    org.newsclub.net.unix.AFPipe p = org.newsclub.net.unix.AFPipe.open();
+    return java.util.List.of(adopt(p.source()), adopt(p.sink()));
+  }
+
   /** The descriptor's number. */
   public int intValue() {
     if (closed.get()) {

@@ -62,6 +62,16 @@ public interface TransportProvider {
    */
   Throwable unavailabilityCause();
 
+  /**
+   * How many more clients this transport can serve right now in this process, and what limits
+   * that, as one line for {@code server --list-transports}: for example {@code "about 9 clients
+   * (RLIMIT_MSGQUEUE 819200 bytes, 81920 per client)"}. Empty when the transport has no limit worth
+   * stating. Must not throw.
+   */
+  default String capacity() {
+    return "";
+  }
+
   /** True when {@link #unavailabilityCause()} is {@code null}. */
   default boolean isAvailable() {
     return unavailabilityCause() == null;

@@ -53,6 +53,11 @@ public final class ServerMain implements Callable<Integer> {
           + "0660 lets the socket's group connect, 0666 everyone.")
   private String socketMode;
 
+  @Option(names = "--transport-option", paramLabel = "KEY=VALUE",
+      description = "An option for a transport, keyed <transport>.<option>, such as "
+          + "memfd.ring-size=1048576. Repeatable.")
+  private java.util.Map<String, String> transportOptions = new java.util.LinkedHashMap<>();
+
   @Option(names = "--debug", description = "Show stack traces.")
   private boolean debug;
 
@@ -110,6 +115,7 @@ public final class ServerMain implements Callable<Integer> {
         builder.maxMessageSize(maxMessageSize);
       }
       builder.socketMode(socketMode);
+      transportOptions.forEach(builder::option);
       server = builder.start();
     } catch (IllegalArgumentException e) {
       err.println("server: " + e.getMessage());
@@ -141,6 +147,20 @@ public final class ServerMain implements Callable<Integer> {
     for (TransportInfo t : registry.all()) {
       out.printf("%-12s %-8d %-40s %s%n", t.name(), t.priority(),
           t.isAvailable() ? "available" : "unavailable: " + t.reason(), t.origin());
+    }
+    for (TransportInfo t : registry.all()) {
+      String capacity = t.isAvailable() ? capacityOf(t) : "";
+      if (!capacity.isEmpty()) {
+        out.println(t.name() + " capacity: " + capacity);
+      }
+    }
+  }
+
+  private static String capacityOf(TransportInfo t) {
+    try {
+      return t.provider().capacity();
+    } catch (RuntimeException | LinkageError e) { // a plugin's bug must not break the listing
+      return "unknown (" + e + ")";
     }
   }
 

@@ -13,7 +13,6 @@ import java.io.IOException;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import org.newsclub.net.unix.AFPipe;
 
 /**
  * Two pipes, one per direction. The client receives the read end of the server-to-client pipe
@@ -27,7 +26,7 @@ public final class PipeTransportProvider implements TransportProvider {
   public static final String NAME = "pipe";
 
   private static final Availability AVAILABILITY = Availability.probe(NAME, () -> {
-    AFPipe.open().close();
+    Fd.closeAll(Fd.pipe());
     return null;
   });
 
@@ -54,19 +53,13 @@ public final class PipeTransportProvider implements TransportProvider {
     AVAILABILITY.ensureAvailable();
     List<Fd> opened = new ArrayList<>(4);
     try {
-      AFPipe toServer = AFPipe.open();
-      Fd serverIn = Fd.adopt(toServer.source());
-      opened.add(serverIn);
-      Fd clientOut = Fd.adopt(toServer.sink());
-      opened.add(clientOut);
-      AFPipe toClient = AFPipe.open();
-      Fd clientIn = Fd.adopt(toClient.source());
-      opened.add(clientIn);
-      Fd serverOut = Fd.adopt(toClient.sink());
-      opened.add(serverOut);
-      TransportChannel channel = new FdStreamChannel(NAME, settings.maxMessageSize(), serverIn,
-          serverOut, List.of());
-      return new ServerEnd(channel, List.of(clientIn, clientOut), Map.of());
+      List<Fd> toServer = Fd.pipe();
+      opened.addAll(toServer);
+      List<Fd> toClient = Fd.pipe();
+      opened.addAll(toClient);
+      TransportChannel channel = new FdStreamChannel(NAME, settings.maxMessageSize(),
+          toServer.get(0), toClient.get(1), List.of());
+      return new ServerEnd(channel, List.of(toClient.get(0), toServer.get(1)), Map.of());
     } catch (IOException | RuntimeException e) {
       Fd.closeAllAfter(e, opened);
       throw e;
