@@ -361,6 +361,9 @@ public final class FdipcServer implements Closeable {
         throw new IllegalArgumentException(
             "no transport available to offer; add a transport jar to the classpath");
       }
+      for (String name : offer) {
+        registry.lookup(name).orElseThrow().provider().checkOptions(settings());
+      }
       socket = FdipcDefaults.socketPath(socket, System.getenv());
       return new FdipcServer(this, new ArrayList<>(offer));
     }

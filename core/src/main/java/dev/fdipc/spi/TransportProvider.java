@@ -72,6 +72,16 @@ public interface TransportProvider {
     return "";
   }
 
+  /**
+   * Checks the options meant for this transport (keys starting with {@code name() + "."}) before
+   * the server starts, so that a bad value stops the server with a clear message instead of failing
+   * every client. The default accepts anything.
+   *
+   * @param settings the server's settings
+   * @throws IllegalArgumentException naming the option, the bad value and the allowed range
+   */
+  default void checkOptions(TransportSettings settings) {}
+
   /** True when {@link #unavailabilityCause()} is {@code null}. */
   default boolean isAvailable() {
     return unavailabilityCause() == null;
