@@ -34,14 +34,19 @@ public final class FdCount {
     return sb.toString();
   }
 
-  /** Each open descriptor and what it refers to. */
+  /**
+   * Each open descriptor and what it refers to, leaving out the directory descriptor the listing
+   * itself uses.
+   */
   public static java.util.Map<Integer, String> snapshot() {
     TreeMap<Integer, String> fds = new TreeMap<>();
     try (Stream<Path> s = Files.list(Path.of("/proc/self/fd"))) {
       s.forEach(p -> {
         try {
-          fds.put(Integer.parseInt(p.getFileName().toString()),
-              Files.readSymbolicLink(p).toString());
+          String target = Files.readSymbolicLink(p).toString();
+          if (!target.matches("/proc/\\d+/fd")) {
+            fds.put(Integer.parseInt(p.getFileName().toString()), target);
+          }
         } catch (IOException | NumberFormatException e) {
           // closed while listing
         }

@@ -30,6 +30,7 @@ public final class Loopback implements AutoCloseable {
   private final int maxMessageSize;
   private final FdipcServer server;
   private final BlockingQueue<Accepted> accepted = new LinkedBlockingQueue<>();
+  private final java.util.Map<String, String> options;
 
   private final java.util.Map<ClientSession, CompletableFuture<Void>> ended =
       new java.util.concurrent.ConcurrentHashMap<>();
@@ -98,12 +99,26 @@ public final class Loopback implements AutoCloseable {
    * @param maxMessageSize the maximum message size both sides use
    */
   public Loopback(TransportProvider provider, int maxMessageSize) throws IOException {
+    this(provider, maxMessageSize, java.util.Map.of());
+  }
+
+  /**
+   * Starts a server offering only {@code provider}'s transport, with transport options given to
+   * both the server and every client.
+   *
+   * @param options transport options such as {@code memfd.wait=spin}
+   */
+  public Loopback(TransportProvider provider, int maxMessageSize,
+      java.util.Map<String, String> options) throws IOException {
+    this.options = java.util.Map.copyOf(options);
     this.dir = Files.createTempDirectory("fdipc-test");
     this.socket = dir.resolve("s.sock");
     this.registry = TransportRegistry.of(provider);
     this.transport = provider.name();
     this.maxMessageSize = maxMessageSize;
-    this.server = FdipcServer.builder()
+    FdipcServer.Builder builder = FdipcServer.builder();
+    options.forEach(builder::option);
+    this.server = builder
         .socket(socket)
         .registry(registry)
         .maxMessageSize(maxMessageSize)
@@ -135,7 +150,9 @@ public final class Loopback implements AutoCloseable {
 
   /** Opens a connection and returns both of its ends. */
   public Pair connect() throws IOException {
-    IpcChannel client = FdipcClient.builder()
+    FdipcClient.Builder builder = FdipcClient.builder();
+    options.forEach(builder::option);
+    IpcChannel client = builder
         .socket(socket)
         .registry(registry)
         .transports(transport)
