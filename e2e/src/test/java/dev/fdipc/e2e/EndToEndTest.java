@@ -72,7 +72,7 @@ class EndToEndTest {
   }
 
   @ParameterizedTest
-  @ValueSource(strings = {"pipe", "socketpair"})
+  @ValueSource(strings = {"pipe", "socketpair", "memfd"})
   void conversationOverEachTransport(String transport) throws Exception {
     Proc server = server("--transport=" + transport);
     assertTrue(server.awaitOut("ready", WAIT).contains("transports: " + transport));
@@ -118,7 +118,7 @@ class EndToEndTest {
     server();
     Proc client = client();
     String line = client.awaitOut("connected", WAIT);
-    assertTrue(line.contains("as client 0 via socketpair"), line);
+    assertTrue(line.contains("as client 0 via memfd"), line);
   }
 
   @Test
@@ -244,7 +244,7 @@ class EndToEndTest {
     Proc server = startServer("--transport=nope");
     assertEquals(2, server.waitFor(WAIT), server::transcript);
     String err = server.awaitErr("unknown transport 'nope'", WAIT);
-    assertTrue(err.contains("available: socketpair, pipe"), err);
+    assertTrue(err.contains("available: memfd, socketpair, pipe"), err);
     assertFalse(Files.exists(socket));
   }
 

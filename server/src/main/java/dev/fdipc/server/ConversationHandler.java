@@ -48,8 +48,8 @@ final class ConversationHandler implements SessionHandler {
       }
     } catch (PeerClosedException e) {
       // The client left without reading its reply: an ordinary way to disconnect.
-    } finally {
-      out.println("client " + id + " disconnected");
     }
+    // "disconnected" is printed by the server's listener once the session has released its
+    // kernel objects, not here: the channel is still open until this method returns.
   }
 }

@@ -101,6 +101,11 @@ public final class ServerMain implements Callable<Integer> {
           }
 
           @Override
+          public void sessionEnded(dev.fdipc.ClientSession session) {
+            out.println("client " + session.clientId() + " disconnected");
+          }
+
+          @Override
           public void warning(String message, Throwable cause) {
             err.println("warning: " + message);
             if (debug && cause != null) {
