@@ -1,0 +1,2 @@
+/** The benchmark: every transport measured between two processes. */
+package dev.fdipc.bench;
