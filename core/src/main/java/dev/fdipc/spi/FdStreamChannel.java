@@ -11,7 +11,6 @@ import dev.fdipc.internal.LibC;
 import java.io.Closeable;
 import java.io.IOException;
 import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 import java.util.List;
 
 /**
@@ -32,17 +31,15 @@ public class FdStreamChannel extends AbstractIpcChannel {
 
   private final Fd in;
   private final Fd out;
-  private final Fd wake;
+  private final Wakeup wakeup;
+  private final Wakeup.Waiter sending;
+  private final Wakeup.Waiter receiving;
   private final List<Closeable> resources;
 
   private final ByteBuffer rbuf;
   private final long rbufAddress;
   private final ByteBuffer sbuf;
   private final long sbufAddress;
-  private final ByteBuffer recvPoll;
-  private final long recvPollAddress;
-  private final ByteBuffer sendPoll;
-  private final long sendPollAddress;
 
   /** Length of the message being received, or -1 while its header is still to come. */
   private int pending = -1;
@@ -67,29 +64,21 @@ public class FdStreamChannel extends AbstractIpcChannel {
     this.in = in;
     this.out = out;
     this.resources = List.copyOf(resources);
-    Fd w = null;
     try {
       in.setNonBlocking(true);
       out.setNonBlocking(true);
-      int efd = LibC.eventfd(0, LibC.EFD_CLOEXEC | LibC.EFD_NONBLOCK);
-      if (efd < 0) {
-        throw NativeIoException.lastError("eventfd");
-      }
-      w = Fd.of(efd);
+      this.wakeup = new Wakeup();
     } catch (IOException | RuntimeException e) {
       Fd.closeAllAfter(e, owned(in, out, this.resources));
       throw e;
     }
-    this.wake = w;
+    this.sending = wakeup.newWaiter();
+    this.receiving = wakeup.newWaiter();
     rbuf = ByteBuffer.allocateDirect(BUFFER);
     rbuf.flip();
     rbufAddress = address(rbuf);
     sbuf = ByteBuffer.allocateDirect(BUFFER);
     sbufAddress = address(sbuf);
-    recvPoll = ByteBuffer.allocateDirect(16).order(ByteOrder.nativeOrder());
-    recvPollAddress = address(recvPoll);
-    sendPoll = ByteBuffer.allocateDirect(16).order(ByteOrder.nativeOrder());
-    sendPollAddress = address(sendPoll);
   }
 
   private static long address(ByteBuffer direct) {
@@ -128,7 +117,7 @@ public class FdStreamChannel extends AbstractIpcChannel {
         if (isPeerGone()) {
           throw new PeerClosedException(transport() + ": peer is gone; message not sent");
         }
-        await(sendPoll, sendPollAddress, fd, LibC.POLLOUT, NO_DEADLINE);
+        sending.await(fd, LibC.POLLOUT, NO_DEADLINE);
         checkNotClosedWhileWaiting();
       } else if (errno == LibC.EPIPE || errno == LibC.ECONNRESET) {
         throw new PeerClosedException(transport() + ": peer closed the channel",
@@ -229,7 +218,7 @@ public class FdStreamChannel extends AbstractIpcChannel {
           if (goneBeforeRead) {
             return false; // the peer wrote everything before it went; all of it has been read
           }
-          if (!await(recvPoll, recvPollAddress, fd, LibC.POLLIN, deadline)) {
+          if (!receiving.await(fd, LibC.POLLIN, deadline)) {
             throw new IpcTimeoutException(transport() + ": no message before the timeout");
           }
           checkNotClosedWhileWaiting();
@@ -244,43 +233,9 @@ public class FdStreamChannel extends AbstractIpcChannel {
     }
   }
 
-  /**
-   * Waits until {@code fd} is ready for {@code events} or the channel is woken.
-   *
-   * @return false if the deadline passed first
-   */
-  private boolean await(ByteBuffer pollfds, long address, int fd, short events, long deadline)
-      throws IOException {
-    pollfds.putInt(0, fd).putShort(4, events).putShort(6, (short) 0);
-    pollfds.putInt(8, wake.intValue()).putShort(12, LibC.POLLIN).putShort(14, (short) 0);
-    while (true) {
-      int timeout = pollMillis(deadline);
-      if (timeout == 0 && deadline != NO_DEADLINE) {
-        return false;
-      }
-      int r = LibC.poll(address, 2, timeout);
-      if (r > 0) {
-        return true;
-      }
-      if (r == 0) {
-        if (expired(deadline)) {
-          return false;
-        }
-      } else if (LibC.errno() != LibC.EINTR) {
-        throw NativeIoException.lastError("poll");
-      }
-    }
-  }
-
   @Override
   protected void wakeUp() {
-    ByteBuffer one = ByteBuffer.allocateDirect(8).order(ByteOrder.nativeOrder()).putLong(0, 1);
-    synchronized (wake) { // never write to the eventfd's number after release() closed it
-      if (wake.isOpen()) {
-        // The counter is never read: once signalled, every later poll returns at once.
-        LibC.write(wake.intValue(), address(one), 8);
-      }
-    }
+    wakeup.signal();
   }
 
   @Override
@@ -288,9 +243,7 @@ public class FdStreamChannel extends AbstractIpcChannel {
     try {
       Fd.closeAll(owned(in, out, resources));
     } finally {
-      synchronized (wake) {
-        wake.close();
-      }
+      wakeup.close();
     }
   }
 

@@ -10,7 +10,7 @@ import dev.fdipc.ProtocolException;
 import dev.fdipc.internal.LibC;
 import dev.fdipc.spi.AbstractIpcChannel;
 import dev.fdipc.spi.Fd;
-import dev.fdipc.spi.NativeIoException;
+import dev.fdipc.spi.Wakeup;
 import java.io.IOException;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
@@ -52,14 +52,12 @@ final class MemfdChannel extends AbstractIpcChannel {
   private final int rxData;
   private final Fd rxDataBell;
   private final Fd rxSpaceBell;
-  private final Fd wake;
+  private final Wakeup wakeup;
+  private final Wakeup.Waiter sending;
+  private final Wakeup.Waiter receiving;
 
   private final ByteBuffer bellBuf = ByteBuffer.allocateDirect(8).order(ByteOrder.nativeOrder());
   private final long bellBufAddress = address(bellBuf);
-  private final ByteBuffer sendPoll = ByteBuffer.allocateDirect(16).order(ByteOrder.nativeOrder());
-  private final long sendPollAddress = address(sendPoll);
-  private final ByteBuffer recvPoll = ByteBuffer.allocateDirect(16).order(ByteOrder.nativeOrder());
-  private final long recvPollAddress = address(recvPoll);
   private final ByteBuffer drainBuf = ByteBuffer.allocateDirect(8).order(ByteOrder.nativeOrder());
   private final long drainBufAddress = address(drainBuf);
 
@@ -103,7 +101,9 @@ final class MemfdChannel extends AbstractIpcChannel {
     this.rxData = Layout.dataOffset(rxRing, capacity);
     this.rxDataBell = bells.get(2 * rxRing);
     this.rxSpaceBell = bells.get(2 * rxRing + 1);
-    this.wake = MemfdNative.eventfd();
+    this.wakeup = new Wakeup();
+    this.sending = wakeup.newWaiter();
+    this.receiving = wakeup.newWaiter();
   }
 
   private static long address(ByteBuffer direct) {
@@ -180,7 +180,7 @@ final class MemfdChannel extends AbstractIpcChannel {
       txHeadSeen = readHead();
       if (capacity - (txTail - txHeadSeen) < need && isOpen() && !isPeerGone()
           && (int) INT.getVolatile(region, txCtl + Layout.CTL_CONSUMER_CLOSED) == 0) {
-        sleep(sendPoll, sendPollAddress, txSpaceBell, NO_DEADLINE);
+        sleep(sending, txSpaceBell, NO_DEADLINE);
       }
       INT.setVolatile(region, txCtl + Layout.CTL_PRODUCER_WAITING, 0);
     }
@@ -343,7 +343,7 @@ final class MemfdChannel extends AbstractIpcChannel {
       boolean ready = true;
       if (rxTailSeen - rxHead == 0 && isOpen() && !isPeerGone()
           && (int) INT.getVolatile(region, rxCtl + Layout.CTL_PRODUCER_CLOSED) == 0) {
-        ready = sleep(recvPoll, recvPollAddress, rxDataBell, deadline);
+        ready = sleep(receiving, rxDataBell, deadline);
       }
       INT.setVolatile(region, rxCtl + Layout.CTL_CONSUMER_WAITING, 0);
       if (!ready) {
@@ -391,43 +391,21 @@ final class MemfdChannel extends AbstractIpcChannel {
    *
    * @return false if the deadline passed
    */
-  private boolean sleep(ByteBuffer pollfds, long pollAddress, Fd bell, long deadline)
-      throws IOException {
-    pollfds.putInt(0, bell.intValue()).putShort(4, LibC.POLLIN).putShort(6, (short) 0);
-    pollfds.putInt(8, wake.intValue()).putShort(12, LibC.POLLIN).putShort(14, (short) 0);
-    while (true) {
-      int timeout = pollMillis(deadline);
-      if (timeout == 0 && deadline != NO_DEADLINE) {
-        return false;
-      }
-      int r = LibC.poll(pollAddress, 2, timeout);
-      if (r > 0) {
-        if ((pollfds.getShort(6) & LibC.POLLIN) != 0) {
-          synchronized (drainBuf) { // sender and receiver may both drain
-            LibC.read(bell.intValue(), drainBufAddress, 8); // EAGAIN: another waiter took it
-          }
-        }
-        return true;
-      }
-      if (r == 0) {
-        if (expired(deadline)) {
-          return false;
-        }
-      } else if (LibC.errno() != LibC.EINTR) {
-        throw NativeIoException.lastError("poll");
+  private boolean sleep(Wakeup.Waiter waiter, Fd bell, long deadline) throws IOException {
+    if (!waiter.await(bell.intValue(), LibC.POLLIN, deadline)) {
+      return false;
+    }
+    if ((waiter.readyEvents() & LibC.POLLIN) != 0) {
+      synchronized (drainBuf) { // sender and receiver may both drain
+        LibC.read(bell.intValue(), drainBufAddress, 8); // EAGAIN: nothing left to reset
       }
     }
+    return true;
   }
 
   @Override
   protected void wakeUp() {
-    synchronized (wake) { // never write to the eventfd's number after release() closed it
-      if (wake.isOpen()) {
-        ByteBuffer one = ByteBuffer.allocateDirect(8).order(ByteOrder.nativeOrder())
-            .putLong(0, 1);
-        LibC.write(wake.intValue(), address(one), 8);
-      }
-    }
+    wakeup.signal();
   }
 
   @Override
@@ -445,9 +423,7 @@ final class MemfdChannel extends AbstractIpcChannel {
       try {
         Fd.closeAll(fds);
       } finally {
-        synchronized (wake) {
-          wake.close();
-        }
+        wakeup.close();
       }
     }
   }

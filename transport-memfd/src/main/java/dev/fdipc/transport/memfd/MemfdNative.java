@@ -101,6 +101,17 @@ final class MemfdNative {
     }
   }
 
+  /** Unmaps a region (if {@code address} is not 0) while {@code failure} propagates. */
+  static void unmapAfter(Throwable failure, long address, long size) {
+    if (address != 0) {
+      try {
+        unmap(address, size);
+      } catch (NativeIoException e) {
+        failure.addSuppressed(e);
+      }
+    }
+  }
+
   /** A new eventfd, close-on-exec and non-blocking. */
   static Fd eventfd() throws NativeIoException {
     int fd = LibC.eventfd(0, LibC.EFD_CLOEXEC | LibC.EFD_NONBLOCK);

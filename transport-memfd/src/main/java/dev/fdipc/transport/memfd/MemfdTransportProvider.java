@@ -167,13 +167,7 @@ public final class MemfdTransportProvider implements TransportProvider {
           "ring-size", Integer.toString(capacity),
           "mapping-size", Long.toString(size)));
     } catch (IOException | RuntimeException e) {
-      if (address != 0) {
-        try {
-          MemfdNative.unmap(address, size);
-        } catch (IOException suppressed) {
-          e.addSuppressed(suppressed);
-        }
-      }
+      MemfdNative.unmapAfter(e, address, size);
       Fd.closeAllAfter(e, opened);
       throw e;
     }
@@ -215,13 +209,7 @@ public final class MemfdTransportProvider implements TransportProvider {
       return new MemfdChannel(settings.maxMessageSize(), address, size, capacity, 1,
           end.fds().subList(1, 5), waitStrategy(settings), spinNanos(settings));
     } catch (IOException | RuntimeException e) {
-      if (address != 0) {
-        try {
-          MemfdNative.unmap(address, size);
-        } catch (IOException suppressed) {
-          e.addSuppressed(suppressed);
-        }
-      }
+      MemfdNative.unmapAfter(e, address, size);
       Fd.closeAllAfter(e, end.fds());
       throw e;
     }
