@@ -20,15 +20,28 @@ final class Commands implements AutoCloseable {
 
   private final Path socket;
   private final Map<String, String> env;
-  private final List<Proc> procs = new ArrayList<>();
+  private final List<Proc> procs;
 
   /**
    * @param socket the socket every server and client is given
    * @param env added to each process's environment (see {@link Proc#startRaw} for the defaults)
    */
   Commands(Path socket, Map<String, String> env) {
+    this(socket, env, new ArrayList<>());
+  }
+
+  private Commands(Path socket, Map<String, String> env, List<Proc> procs) {
     this.socket = socket;
     this.env = Map.copyOf(env);
+    this.procs = procs;
+  }
+
+  /**
+   * The same socket with another environment (a client that has a plugin the server lacks, say);
+   * closing either closes the processes of both.
+   */
+  Commands withEnv(Map<String, String> otherEnv) {
+    return new Commands(socket, otherEnv, procs);
   }
 
   /** Starts {@code bin/server --socket=... args} and waits for its ready line. */
@@ -98,5 +111,6 @@ final class Commands implements AutoCloseable {
   @Override
   public void close() {
     procs.forEach(Proc::close);
+    procs.clear();
   }
 }

@@ -19,8 +19,8 @@ import javax.tools.ToolProvider;
 
 /**
  * Small transport plugin jars made at test time: provider classes compiled against the built
- * {@code fdipc-core} jar in {@code dist/target/lib}, packed with a services file, as a third party's
- * jar would be.
+ * {@code fdipc-core} jar in {@code dist/target/lib}, packed with a services file, as a third
+ * party's jar would be.
  */
 final class PluginJars {
   static final String PACKAGE = "e2e.plugins";

@@ -14,6 +14,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.regex.Pattern;
 import java.util.stream.Collectors;
 import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
@@ -32,16 +33,14 @@ class PluginProblemsTest {
 
   private Commands cmd;
 
-  @AfterEach
-  void tearDown() {
-    if (cmd != null) {
-      cmd.close();
-    }
+  @BeforeEach
+  void setUp() {
+    cmd = new Commands(dir.resolve("s.sock"), Map.of());
   }
 
-  private Commands commands(Map<String, String> env) {
-    cmd = new Commands(dir.resolve("s.sock"), env);
-    return cmd;
+  @AfterEach
+  void tearDown() {
+    cmd.close();
   }
 
   @Test
@@ -59,9 +58,10 @@ class PluginProblemsTest {
         constructorThrows, cls("ConstructorThrows") + ".*constructor failed on purpose",
         classMissing, cls("NotInTheJar") + " not found",
         probeThrows, "'probe-throws'.*availability probe threw.*probe failed on purpose");
-    commands(Map.of("CLASSPATH", constructorThrows + ":" + classMissing + ":" + probeThrows));
+    Commands broken = cmd.withEnv(Map.of("CLASSPATH",
+        constructorThrows + ":" + classMissing + ":" + probeThrows));
 
-    Proc list = cmd.run("server", List.of("--list-transports"));
+    Proc list = broken.run("server", List.of("--list-transports"));
     assertEquals(0, list.waitFor(WAIT), list::transcript);
     assertOneWarningPerJar(list, causes);
     assertTrue(list.awaitOut("socketpair ", WAIT).matches("socketpair\\s+6\\s+available\\s.*"));
@@ -70,9 +70,9 @@ class PluginProblemsTest {
     assertTrue(probe.matches("probe-throws\\s+5\\s+unavailable: probe failed on purpose\\s+"
         + Pattern.quote(probeThrows.toString())), probe);
 
-    Proc server = cmd.server();
+    Proc server = broken.server();
     for (String transport : List.of("pipe", "socketpair")) {
-      Proc client = cmd.converse(server, transport.equals("pipe") ? "1" : "2", transport);
+      Proc client = broken.converse(server, transport.equals("pipe") ? "1" : "2", transport);
       assertOneWarningPerJar(client, causes);
     }
     server.signal("TERM");
@@ -89,8 +89,8 @@ class PluginProblemsTest {
         provider("DupB", "dup", 5));
     Path a = PluginJars.jar(plugins.resolve("a-dup.jar"), List.of(cls("DupA")),
         provider("DupA", "dup", 5));
-    commands(Map.of("FDIPC_PLUGINS", plugins.toString()));
-    Proc list = cmd.run("server", List.of("--list-transports"));
+    Commands withDuplicates = cmd.withEnv(Map.of("FDIPC_PLUGINS", plugins.toString()));
+    Proc list = withDuplicates.run("server", List.of("--list-transports"));
     assertEquals(0, list.waitFor(WAIT), list::transcript);
     assertTrue(list.awaitOut("dup ", WAIT).matches("dup\\s+5\\s+available\\s+"
         + Pattern.quote(b.toString())), list::transcript);
@@ -104,8 +104,8 @@ class PluginProblemsTest {
   void pluginNamedLikeABuiltInLosesAtEqualPriorityAndWinsAtAHigherOne() throws Exception {
     Path samePriority = PluginJars.jar(dir.resolve("pipe-5.jar"), List.of(cls("Pipe5")),
         provider("Pipe5", "pipe", 5));
-    commands(Map.of("CLASSPATH", samePriority.toString()));
-    Proc list = cmd.run("server", List.of("--list-transports"));
+    Commands withPipe5 = cmd.withEnv(Map.of("CLASSPATH", samePriority.toString()));
+    Proc list = withPipe5.run("server", List.of("--list-transports"));
     assertEquals(0, list.waitFor(WAIT), list::transcript);
     String builtIn = list.awaitOut("pipe ", WAIT);
     assertTrue(builtIn.matches("pipe\\s+5\\s+available\\s+.*/dist/target/lib/"
@@ -113,14 +113,13 @@ class PluginProblemsTest {
     String w = onlyWarning(list);
     assertTrue(w.contains(samePriority.toString()) && w.contains("fdipc-transport-pipe-")
         && w.endsWith("(first on the classpath)"), w);
-    Proc server = cmd.server("--transport=pipe"); // the built-in one, on both sides
-    cmd.converse(server, "3", "pipe");
-    cmd.close();
+    Proc server = withPipe5.server("--transport=pipe"); // the built-in one, on both sides
+    withPipe5.converse(server, "3", "pipe");
 
     Path higher = PluginJars.jar(dir.resolve("pipe-9.jar"), List.of(cls("Pipe9")),
         provider("Pipe9", "pipe", 9));
-    commands(Map.of("CLASSPATH", higher.toString()));
-    list = cmd.run("server", List.of("--list-transports"));
+    Commands withPipe9 = cmd.withEnv(Map.of("CLASSPATH", higher.toString()));
+    list = withPipe9.run("server", List.of("--list-transports"));
     assertEquals(0, list.waitFor(WAIT), list::transcript);
     String plugin = list.awaitOut("pipe ", WAIT);
     assertTrue(plugin.matches("pipe\\s+9\\s+available\\s+" + Pattern.quote(higher.toString())),

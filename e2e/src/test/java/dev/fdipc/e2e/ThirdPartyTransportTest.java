@@ -2,9 +2,11 @@ package dev.fdipc.e2e;
 
 import static dev.fdipc.e2e.Commands.WAIT;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
@@ -21,6 +23,7 @@ import java.util.stream.Stream;
 import java.util.zip.ZipEntry;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
@@ -42,7 +45,7 @@ class ThirdPartyTransportTest {
   @TempDir
   Path dir;
 
-  private final List<Commands> commands = new ArrayList<>();
+  private Commands cmd;
 
   /** Where the jar is dropped. */
   enum DropIn {
@@ -91,33 +94,32 @@ class ThirdPartyTransportTest {
     }
   }
 
-  @AfterEach
-  void tearDown() {
-    commands.forEach(Commands::close);
+  @BeforeEach
+  void setUp() {
+    cmd = new Commands(dir.resolve("s.sock"), Map.of());
   }
 
-  private Commands commands(Map<String, String> env) {
-    Commands c = new Commands(dir.resolve("s.sock"), env);
-    commands.add(c);
-    return c;
+  @AfterEach
+  void tearDown() {
+    cmd.close();
   }
 
   @Test
   void clientWithFifoIsRefusedWithTheTypedReasonByAServerThatDoesNotOfferIt() throws Exception {
     Map<String, String> withFifo = Map.of("CLASSPATH", fifoJar.toString());
     // A server without the jar does not know the transport at all: refusal UNKNOWN.
-    Proc without = commands(Map.of()).server();
+    Proc without = cmd.server();
     assertTrue(without.awaitOut("ready", WAIT).endsWith("transports: socketpair, pipe"),
         without::transcript);
-    assertRefused(commands(withFifo).client("4", "--transport=fifo"),
+    assertRefused(cmd.withEnv(withFifo).client("4", "--transport=fifo"),
         "fifo: unknown to this server; the server offers socketpair, pipe");
     assertTrue(without.awaitOut("refused", WAIT).contains("client 4"), without::transcript);
     without.signal("TERM");
     assertEquals(0, without.waitFor(WAIT), without::transcript);
 
     // A server with the jar, told to offer other transports: refusal NOT_OFFERED.
-    Proc notOffering = commands(withFifo).server("--transport=socketpair,pipe");
-    assertRefused(commands(withFifo).client("5", "--transport=fifo"),
+    Proc notOffering = cmd.withEnv(withFifo).server("--transport=socketpair,pipe");
+    assertRefused(cmd.withEnv(withFifo).client("5", "--transport=fifo"),
         "fifo: not offered by this server; the server offers socketpair, pipe");
     assertTrue(notOffering.awaitOut("refused", WAIT).contains("client 5"),
         notOffering::transcript);
@@ -155,17 +157,17 @@ class ThirdPartyTransportTest {
       Files.copy(fifoJar, jar, StandardCopyOption.REPLACE_EXISTING);
     }
     try {
-      Commands cmd = commands(env);
-      Proc list = cmd.run("server", List.of("--list-transports"));
+      Commands withJar = cmd.withEnv(env);
+      Proc list = withJar.run("server", List.of("--list-transports"));
       assertEquals(0, list.waitFor(WAIT), list::transcript);
       assertEquals(List.of(), list.stderr(), list::transcript);
       String fifo = list.awaitOut("fifo ", WAIT);
       assertTrue(fifo.matches("fifo\\s+4\\s+available\\s+" + Pattern.quote(jar.toString())),
           fifo);
-      Proc server = cmd.server();
+      Proc server = withJar.server();
       assertTrue(server.awaitOut("ready", WAIT).endsWith("transports: socketpair, pipe, fifo"),
           server::transcript);
-      Proc client = cmd.converse(server, "4", "fifo");
+      Proc client = withJar.converse(server, "4", "fifo");
       assertEquals(List.of(), client.stderr(), client::transcript);
     } finally {
       if (!jar.equals(fifoJar)) {
@@ -184,14 +186,14 @@ class ThirdPartyTransportTest {
           .collect(Collectors.toList());
       assertEquals("dev.fdipc.examples.fifo.FifoTransportProvider", new String(
           jar.getInputStream(jar.getEntry("META-INF/services/dev.fdipc.spi.TransportProvider"))
-              .readAllBytes(), java.nio.charset.StandardCharsets.UTF_8).strip());
+              .readAllBytes(), StandardCharsets.UTF_8).strip());
     }
     assertEquals(List.of(), foreign, "the plugin jar bundles what the fdipc runtime supplies");
   }
 
   @Test
   void exampleAndBomNameThisVersionOfFdipc() throws IOException {
-    assertTrue(!VERSION.isEmpty(), "fdipc.version not set by the e2e pom");
+    assertFalse(VERSION.isEmpty(), "fdipc.version not set by the e2e pom");
     assertEquals(VERSION, first("<fdipc.version>([^<]+)</fdipc.version>",
         EXAMPLE.resolve("pom.xml")), "examples/transport-fifo/pom.xml fdipc.version");
     assertEquals(VERSION, first("<artifactId>fdipc-bom</artifactId>\\s*<version>([^<]+)</version>",
