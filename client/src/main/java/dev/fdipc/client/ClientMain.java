@@ -6,6 +6,7 @@ import dev.fdipc.IpcChannel;
 import dev.fdipc.MessageTooLargeException;
 import dev.fdipc.NegotiationException;
 import dev.fdipc.PeerClosedException;
+import dev.fdipc.TransportRegistry;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
@@ -82,6 +83,10 @@ public final class ClientMain implements Callable<Integer> {
 
   @Override
   public Integer call() {
+    // Like the server: a plugin that failed to load is named once, with its jar and the cause.
+    for (String w : TransportRegistry.getDefault().warnings()) {
+      err.println("warning: " + w);
+    }
     Path path = FdipcDefaults.socketPath(socket, System.getenv());
     IpcChannel ch;
     try {

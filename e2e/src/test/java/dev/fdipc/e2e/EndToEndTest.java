@@ -8,7 +8,6 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
@@ -24,79 +23,37 @@ import org.junit.jupiter.params.provider.ValueSource;
 /** The server and client commands as a user runs them: separate processes, real signals. */
 @Timeout(value = 120, unit = TimeUnit.SECONDS)
 class EndToEndTest {
-  private static final Duration WAIT = Duration.ofSeconds(30);
+  private static final Duration WAIT = Commands.WAIT;
 
   @TempDir
   Path dir;
 
   private Path socket;
-  private final List<Proc> procs = new ArrayList<>();
+  private Commands cmd;
 
   @BeforeEach
   void setUp() {
     socket = dir.resolve("s.sock");
+    cmd = new Commands(socket, Map.of());
   }
 
   @AfterEach
   void tearDown() {
-    procs.forEach(Proc::close);
-  }
-
-  private Proc server(String... args) throws Exception {
-    Proc p = startServer(args);
-    p.awaitOut("ready", WAIT);
-    return p;
-  }
-
-  private Proc startServer(String... args) throws IOException {
-    List<String> a = new ArrayList<>(List.of("--socket=" + socket));
-    a.addAll(List.of(args));
-    Proc p = Proc.start("server", a, Map.of());
-    procs.add(p);
-    return p;
-  }
-
-  private Proc client(String... args) throws IOException {
-    List<String> a = new ArrayList<>(List.of(args));
-    a.add("--socket=" + socket);
-    Proc p = Proc.start("client", a, Map.of());
-    procs.add(p);
-    return p;
-  }
-
-  private static void assertNoStackTrace(Proc p) {
-    for (String l : p.stderr()) {
-      assertFalse(l.startsWith("\tat ") || l.contains("Exception in thread"),
-          () -> "stack trace on stderr:\n" + p.transcript());
-    }
+    cmd.close();
   }
 
   @ParameterizedTest
   @ValueSource(strings = {"pipe", "socketpair", "memfd"})
   void conversationOverEachTransport(String transport) throws Exception {
-    Proc server = server("--transport=" + transport);
+    Proc server = cmd.server("--transport=" + transport);
     assertTrue(server.awaitOut("ready", WAIT).contains("transports: " + transport));
-    Proc client = client("2", "--transport=" + transport);
-    client.awaitOut("via " + transport, WAIT);
-    for (String line : List.of("hello world", "5", "7", "END", "3", "END")) {
-      client.send(line);
-    }
-    client.send("exit");
-    assertEquals(0, client.waitFor(WAIT), client::transcript);
-    assertEquals(List.of("ok", "ok: total 5", "ok: total 12", "sum: 12", "ok: total 3", "sum: 3"),
-        client.stdout().subList(1, 7), client::transcript);
-    String connect = server.awaitOut("client 2 connected", WAIT);
-    assertTrue(connect.contains("transport=" + transport), connect);
-    assertTrue(connect.matches(".*pid=\\d+ uid=\\d+.*"), connect);
-    server.awaitOut("[client 2] hello world", WAIT);
-    server.awaitOut("[client 2] END", WAIT);
-    server.awaitOut("client 2 disconnected", WAIT);
+    cmd.converse(server, "2", transport);
   }
 
   @Test
   void endOfInputEndsTheClientCleanly() throws Exception {
-    server();
-    Proc client = client("5");
+    cmd.server();
+    Proc client = cmd.client("5");
     client.send("1");
     client.closeStdin();
     assertEquals(0, client.waitFor(WAIT), client::transcript);
@@ -105,27 +62,27 @@ class EndToEndTest {
 
   @Test
   void transportMismatchGivesTheTypedErrorAndNonZeroExit() throws Exception {
-    server("--transport", "pipe"); // the space-separated form works too
-    Proc client = client("2", "--transport=socketpair");
+    cmd.server("--transport", "pipe"); // the space-separated form works too
+    Proc client = cmd.client("2", "--transport=socketpair");
     assertEquals(4, client.waitFor(WAIT), client::transcript);
     String err = client.awaitErr("socketpair: not offered by this server", WAIT);
     assertTrue(err.contains("the server offers pipe"), err);
-    assertNoStackTrace(client);
+    Commands.assertNoStackTrace(client);
   }
 
   @Test
   void serverChoosesItsPreferredTransportWhenTheClientNamesNone() throws Exception {
-    server();
-    Proc client = client();
+    cmd.server();
+    Proc client = cmd.client();
     String line = client.awaitOut("connected", WAIT);
     assertTrue(line.contains("as client 0 via memfd"), line);
   }
 
   @Test
   void severalClientsAtOnceEachOnItsOwnTransport() throws Exception {
-    Proc server = server();
-    Proc a = client("1", "--transport=pipe");
-    Proc b = client("2", "--transport=socketpair");
+    Proc server = cmd.server();
+    Proc a = cmd.client("1", "--transport=pipe");
+    Proc b = cmd.client("2", "--transport=socketpair");
     a.awaitOut("via pipe", WAIT);
     b.awaitOut("via socketpair", WAIT);
     a.send("10");
@@ -142,12 +99,12 @@ class EndToEndTest {
 
   @Test
   void staleSocketLeftByACrashedServerIsReplaced() throws Exception {
-    Proc first = server();
+    Proc first = cmd.server();
     first.signal("KILL");
     first.waitFor(WAIT);
     assertTrue(Files.exists(socket), "a SIGKILLed server leaves its socket file");
-    Proc second = server();
-    Proc client = client("1");
+    Proc second = cmd.server();
+    Proc client = cmd.client("1");
     client.awaitOut("connected", WAIT);
     client.send("4");
     client.awaitOut("ok: total 4", WAIT);
@@ -156,14 +113,14 @@ class EndToEndTest {
 
   @Test
   void liveServerOnThePathMakesTheNewOneRefuseAndStaysUntouched() throws Exception {
-    Proc live = server();
-    Proc second = startServer();
+    Proc live = cmd.server();
+    Proc second = cmd.startServer();
     assertEquals(1, second.waitFor(WAIT), second::transcript);
     String err = second.awaitErr("another fdipc server is running", WAIT);
     assertTrue(err.contains(socket.toString()), err);
-    assertNoStackTrace(second);
+    Commands.assertNoStackTrace(second);
     assertTrue(Files.exists(socket));
-    Proc client = client("1");
+    Proc client = cmd.client("1");
     client.awaitOut("connected", WAIT);
     client.send("hi");
     client.awaitOut("ok", WAIT);
@@ -172,12 +129,12 @@ class EndToEndTest {
 
   @Test
   void sigintSaysGoodbyeToEveryClientRemovesTheSocketAndExitsZero() throws Exception {
-    Proc server = server();
+    Proc server = cmd.server();
     Assumptions.assumeFalse(server.ignoresSigint(),
         "SIGINT is ignored in this process tree (the tests were started as a background job), "
             + "so Ctrl-C cannot be simulated");
-    Proc a = client("1");
-    Proc b = client("2", "--transport=pipe");
+    Proc a = cmd.client("1");
+    Proc b = cmd.client("2", "--transport=pipe");
     a.awaitOut("connected", WAIT);
     b.awaitOut("connected", WAIT);
     server.awaitOut("client 2 connected", WAIT);
@@ -195,7 +152,7 @@ class EndToEndTest {
 
   @Test
   void sigtermShutsDownCleanlyToo() throws Exception {
-    Proc server = server();
+    Proc server = cmd.server();
     server.signal("TERM");
     assertEquals(0, server.waitFor(WAIT), server::transcript);
     assertFalse(Files.exists(socket));
@@ -203,9 +160,9 @@ class EndToEndTest {
 
   @Test
   void clientKilledIsReportedDisconnectedWhileOthersKeepWorking() throws Exception {
-    Proc server = server();
-    Proc victim = client("1", "--transport=pipe");
-    Proc other = client("2", "--transport=socketpair");
+    Proc server = cmd.server();
+    Proc victim = cmd.client("1", "--transport=pipe");
+    Proc other = cmd.client("2", "--transport=socketpair");
     victim.awaitOut("connected", WAIT);
     other.awaitOut("connected", WAIT);
     other.send("5");
@@ -221,18 +178,18 @@ class EndToEndTest {
 
   @Test
   void serverKilledMakesAWaitingClientExitNonZero() throws Exception {
-    Proc server = server();
-    Proc client = client("1");
+    Proc server = cmd.server();
+    Proc client = cmd.client("1");
     client.awaitOut("connected", WAIT);
     server.signal("KILL");
     assertEquals(3, client.waitFor(WAIT), client::transcript);
     client.awaitErr("the server went away", WAIT);
-    assertNoStackTrace(client);
+    Commands.assertNoStackTrace(client);
   }
 
   @Test
   void noServerGivesOneLineAndNonZeroExit() throws Exception {
-    Proc client = client("1");
+    Proc client = cmd.client("1");
     assertEquals(1, client.waitFor(WAIT), client::transcript);
     assertEquals(1, client.stderr().size(), client::transcript);
     assertTrue(client.stderr().get(0).startsWith("client: no fdipc server at " + socket),
@@ -241,7 +198,7 @@ class EndToEndTest {
 
   @Test
   void unknownTransportOnTheServerListsWhatIsAvailable() throws Exception {
-    Proc server = startServer("--transport=nope");
+    Proc server = cmd.startServer("--transport=nope");
     assertEquals(2, server.waitFor(WAIT), server::transcript);
     String err = server.awaitErr("unknown transport 'nope'", WAIT);
     assertTrue(err.contains("available: memfd, socketpair, pipe"), err);
@@ -250,8 +207,7 @@ class EndToEndTest {
 
   @Test
   void listTransportsShowsPriorityAvailabilityAndJar() throws Exception {
-    Proc list = Proc.start("server", List.of("--list-transports"), Map.of());
-    procs.add(list);
+    Proc list = cmd.run("server", List.of("--list-transports"));
     assertEquals(0, list.waitFor(WAIT), list::transcript);
     String pipe = list.awaitOut("pipe ", WAIT);
     assertTrue(pipe.matches("pipe\\s+5\\s+available\\s+.*fdipc-transport-pipe-.*\\.jar"), pipe);
@@ -262,8 +218,8 @@ class EndToEndTest {
 
   @Test
   void downFromTheServersOwnUserStopsTheServer() throws Exception {
-    Proc server = server();
-    Proc client = client("7");
+    Proc server = cmd.server();
+    Proc client = cmd.client("7");
     client.awaitOut("connected", WAIT);
     client.send("DOWN");
     client.awaitOut("ok: server shutting down", WAIT);
@@ -279,11 +235,11 @@ class EndToEndTest {
         "needs root and setpriv(1) to run a client as another uid");
     Files.setPosixFilePermissions(dir, java.nio.file.attribute.PosixFilePermissions.fromString(
         "rwxr-xr-x"));
-    Proc server = server("--socket-mode=0666");
+    Proc server = cmd.server("--socket-mode=0666");
     Proc client = Proc.startRaw("client-nobody", List.of("setpriv", "--reuid=65534",
         "--regid=65534", "--clear-groups", Proc.ROOT.resolve("bin/client").toString(), "9",
         "--socket=" + socket), Map.of("HOME", "/tmp"));
-    procs.add(client);
+    cmd.track(client);
     client.awaitOut("connected", WAIT);
     client.send("DOWN");
     String reply = client.awaitOut("refused", WAIT);
@@ -296,19 +252,17 @@ class EndToEndTest {
 
   @Test
   void socketFileIsOwnerOnlyByDefault() throws Exception {
-    server();
+    cmd.server();
     assertEquals("rw-------", java.nio.file.attribute.PosixFilePermissions.toString(
         Files.getPosixFilePermissions(socket)));
   }
 
   @Test
   void helpAndVersionWork() throws Exception {
-    Proc help = Proc.start("server", List.of("--help"), Map.of());
-    procs.add(help);
+    Proc help = cmd.run("server", List.of("--help"));
     assertEquals(0, help.waitFor(WAIT));
     assertTrue(String.join("\n", help.stdout()).contains("--transport=NAME"));
-    Proc version = Proc.start("client", List.of("--version"), Map.of());
-    procs.add(version);
+    Proc version = cmd.run("client", List.of("--version"));
     assertEquals(0, version.waitFor(WAIT));
     assertTrue(version.stdout().get(0).startsWith("fdipc client 0."), version::transcript);
   }
@@ -320,10 +274,10 @@ class EndToEndTest {
         "no JDK 25 at " + jdk25);
     Map<String, String> env = Map.of("JAVA_HOME", jdk25.toString());
     Proc server = Proc.start("server", List.of("--socket=" + socket), env);
-    procs.add(server);
+    cmd.track(server);
     server.awaitOut("ready", WAIT);
     Proc client = Proc.start("client", List.of("1", "--socket=" + socket), env);
-    procs.add(client);
+    cmd.track(client);
     client.send("1");
     client.send("exit");
     assertEquals(0, client.waitFor(WAIT), client::transcript);

@@ -20,6 +20,12 @@ final class Proc implements AutoCloseable {
   static final Path ROOT = Path.of(System.getProperty("fdipc.root", "..")).toAbsolutePath()
       .normalize();
 
+  /**
+   * The plugin directory every process gets unless a test says otherwise: empty, so that jars a
+   * developer keeps in {@code plugins/} cannot change what the tests see.
+   */
+  static final Path NO_PLUGINS = ROOT.resolve("e2e/target/no-plugins");
+
   private final String name;
   private final Process process;
   private final List<String> out = new ArrayList<>();
@@ -45,10 +51,17 @@ final class Proc implements AutoCloseable {
     return startRaw(command, cmd, env);
   }
 
-  /** Starts an arbitrary command line. */
+  /**
+   * Starts an arbitrary command line with {@code env} added to an environment without
+   * {@code FDIPC_SOCKET} and {@code CLASSPATH}, and with {@code FDIPC_PLUGINS} set to
+   * {@link #NO_PLUGINS} ({@code FDIPC_PLUGINS=""} in {@code env} restores the launcher's default).
+   */
   static Proc startRaw(String name, List<String> cmd, Map<String, String> env) throws IOException {
     ProcessBuilder pb = new ProcessBuilder(cmd);
     pb.environment().remove("FDIPC_SOCKET");
+    pb.environment().remove("CLASSPATH");
+    Files.createDirectories(NO_PLUGINS);
+    pb.environment().put("FDIPC_PLUGINS", NO_PLUGINS.toString());
     pb.environment().putAll(env);
     return new Proc(name, pb.start());
   }
