@@ -109,6 +109,10 @@ public final class FdipcServer implements Closeable {
           pauseAfterAcceptFailure();
           continue;
         }
+        if (shuttingDown.get()) { // the wake-up connection from shutdown(), or a late client
+          closeQuietly(socket);
+          break;
+        }
         startSession(socket);
       }
     } finally {
@@ -175,11 +179,34 @@ public final class FdipcServer implements Closeable {
     if (!shuttingDown.compareAndSet(false, true)) {
       return;
     }
+    stopAccepting();
     binding.close();
     for (ServerSession s : sessions) {
       s.goodbye("server is shutting down");
     }
     finishWhenIdle();
+  }
+
+  /**
+   * Makes the accept thread return and waits for it. Closing the listener under a blocked accept
+   * would leak a descriptor: junixsocket unblocks it by connecting to itself, accepts that
+   * connection into a socket object it then abandons until garbage collection. So this connects
+   * first, the accept loop closes what it accepted and ends, and only then is the listener closed.
+   */
+  private void stopAccepting() {
+    if (Thread.currentThread() == acceptThread || acceptDone.get()) {
+      return;
+    }
+    try (AFUNIXSocket wake = AFUNIXSocket.newInstance()) {
+      wake.connect(org.newsclub.net.unix.AFUNIXSocketAddress.of(binding.path()));
+    } catch (IOException e) {
+      return; // the path is gone or not ours any more: close the listener under the accept
+    }
+    try {
+      acceptThread.join(5000);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
   }
 
   /** Waits until every session has ended after {@link #shutdown()}. */
