@@ -23,11 +23,12 @@ import picocli.CommandLine.Option;
  */
 @Command(name = "bench", mixinStandardHelpOptions = true, sortOptions = false,
     description = {"Measures fdipc transports and baselines between two processes.",
-        "The defaults measure every available transport and the junixsocket-uds baseline in all "
-            + "modes, with 1 client, in about 100 seconds on 2 vCPUs, and print a table. "
+        "The defaults measure every available transport and both baselines in all modes, with "
+            + "1 client, in about 100 seconds on 2 vCPUs, and print a table. "
             + "Scaling: --clients=1,10,100 (about 3 times as long)."},
     footer = {"", "Baselines: " + UdsChannel.NAME + " (a hand-written junixsocket UNIX stream "
-        + "socket with length framing).", "Progress goes to standard error, the table to "
+        + "socket with length framing) and " + AeronChannel.NAME + " (Aeron " + "IPC, embedded "
+        + "media driver in the server process).", "Progress goes to standard error, the table to "
         + "standard output."})
 public final class Bench implements Callable<Integer> {
   static final int MAX_MESSAGE = 1 << 20;
@@ -111,9 +112,11 @@ public final class Bench implements Callable<Integer> {
     List<Measurement> results = new ArrayList<>();
     for (String label : configs) {
       String name = label.split(":", 2)[0];
-      try (ServerProcess server = ServerProcess.start(options(label))) {
-        Endpoint endpoint = name.equals(UdsChannel.NAME) ? Endpoint.uds(server.udsSocket())
-            : Endpoint.fdipc(label, server.fdipcSocket(), name, options(label));
+      boolean aeron = name.equals(AeronChannel.NAME);
+      try (ServerProcess server = ServerProcess.start(options(label), aeron);
+          Endpoint endpoint = aeron ? new AeronEndpoint(server.udsSocket(), server.aeronDir())
+              : name.equals(UdsChannel.NAME) ? Endpoint.uds(server.udsSocket())
+              : Endpoint.fdipc(label, server.fdipcSocket(), name, options(label))) {
         for (int n : config.clients()) {
           if (config.measures(Mode.LATENCY)) {
             for (int size : config.latencySizes()) {
@@ -161,6 +164,7 @@ public final class Bench implements Callable<Integer> {
       configs.add(configs.indexOf("memfd") + 1, "memfd:wait=spin");
     }
     configs.add(UdsChannel.NAME);
+    configs.add(AeronChannel.NAME);
     return configs;
   }
 
@@ -168,7 +172,7 @@ public final class Bench implements Callable<Integer> {
     List<String> fdipc = new ArrayList<>();
     for (String c : configs) {
       String name = c.split(":", 2)[0];
-      if (!name.equals(UdsChannel.NAME)) {
+      if (!name.equals(UdsChannel.NAME) && !name.equals(AeronChannel.NAME)) {
         fdipc.add(name);
       }
     }

@@ -24,8 +24,10 @@ import org.newsclub.net.unix.AFUNIXSocketChannel;
  * answers with the count and a CRC32C of everything received, so the client can prove nothing was
  * lost; {@code 'I'} does nothing until the client leaves (an idle client).
  *
- * <p>Arguments: the fdipc socket path, the baseline socket path, then transport options as
- * {@code key=value}. Prints {@code ready} when both accept connections. Each {@code stats} line on
+ * <p>Arguments: the fdipc socket path, the baseline socket path, the directory for an embedded
+ * Aeron media driver or {@code -} for none, then transport options as {@code key=value}. With a
+ * media driver, the baseline socket is the aeron-ipc baseline's rendezvous (see
+ * {@link AeronHost}) instead of the junixsocket-uds baseline. Prints {@code ready} when both accept connections. Each {@code stats} line on
  * standard input is answered on standard output with
  * {@code stats threads=N heap=BYTES cpu=NANOS}: live threads, heap used after a full GC, and the
  * CPU time of the process so far. End of standard input stops the server.
@@ -37,15 +39,16 @@ public final class BenchServer {
   public static void main(String[] args) throws Exception {
     FdipcServer.Builder b = FdipcServer.builder().socket(Path.of(args[0]))
         .maxMessageSize(Bench.MAX_MESSAGE);
-    for (int i = 2; i < args.length; i++) {
+    for (int i = 3; i < args.length; i++) {
       String[] kv = args[i].split("=", 2);
       b.option(kv[0], kv[1]);
     }
     FdipcServer server = b.handler(session -> serve(session.channel())).start();
+    AeronHost aeron = args[2].equals("-") ? null : AeronHost.start(Path.of(args[2]));
     Path uds = Path.of(args[1]);
     AFUNIXServerSocketChannel baseline = AFUNIXServerSocketChannel.open();
     baseline.bind(AFUNIXSocketAddress.of(uds));
-    Thread acceptor = new Thread(() -> acceptLoop(baseline), "baseline-accept");
+    Thread acceptor = new Thread(() -> acceptLoop(baseline, aeron), "baseline-accept");
     acceptor.setDaemon(true);
     acceptor.start();
     System.out.println("ready");
@@ -54,6 +57,9 @@ public final class BenchServer {
     baseline.close();
     Files.deleteIfExists(uds);
     server.close();
+    if (aeron != null) {
+      aeron.close();
+    }
     System.exit(0); // baseline sessions are daemon threads; end them with the process
   }
 
@@ -76,7 +82,7 @@ public final class BenchServer {
     }
   }
 
-  private static void acceptLoop(AFUNIXServerSocketChannel baseline) {
+  private static void acceptLoop(AFUNIXServerSocketChannel baseline, AeronHost aeron) {
     while (baseline.isOpen()) {
       AFUNIXSocketChannel s;
       try {
@@ -86,7 +92,11 @@ public final class BenchServer {
       }
       Thread t = new Thread(() -> {
         try (UdsChannel ch = new UdsChannel(s, Bench.MAX_MESSAGE)) {
-          serve(ch);
+          if (aeron != null) {
+            aeron.serve(ch);
+          } else {
+            serve(ch);
+          }
         } catch (IOException e) {
           // the client went away in the middle of a message: nothing to report
         }

@@ -7,13 +7,17 @@ import java.nio.file.Path;
 import java.util.Map;
 
 /** Something the runners open channels to: an fdipc transport or a baseline. */
-interface Endpoint {
+interface Endpoint extends AutoCloseable {
 
   /** The name figures are reported under, e.g. {@code memfd:wait=spin}. */
   String label();
 
   /** Opens a usable channel to the bench server; the time this takes is connect-to-ready. */
   IpcChannel open() throws IOException;
+
+  /** Releases what the endpoint holds in this process (not the channels it opened). */
+  @Override
+  default void close() {}
 
   /** An fdipc client of the bench server, negotiating exactly one transport. */
   static Endpoint fdipc(String label, Path socket, String transport,

@@ -21,12 +21,14 @@ final class ServerProcess implements Closeable {
   record Stats(long threads, long heapBytes, long cpuNanos) {}
 
   private final Path dir;
+  private final Path aeronDir;
   private final Process process;
   private final BufferedReader out;
   private final Writer in;
 
-  private ServerProcess(Path dir, Process process) {
+  private ServerProcess(Path dir, Path aeronDir, Process process) {
     this.dir = dir;
+    this.aeronDir = aeronDir;
     this.process = process;
     this.out = new BufferedReader(new InputStreamReader(process.getInputStream(),
         StandardCharsets.UTF_8));
@@ -34,17 +36,21 @@ final class ServerProcess implements Closeable {
   }
 
   /** Starts a server whose fdipc side uses {@code options} (full keys, e.g. memfd.wait). */
-  static ServerProcess start(Map<String, String> options) throws IOException {
+  static ServerProcess start(Map<String, String> options, boolean aeron) throws IOException {
     Path dir = Files.createTempDirectory("fdipc-bench");
+    Path shm = Path.of("/dev/shm");
+    // Aeron's term buffers belong in memory, not on a disk-backed /tmp
+    Path aeronDir = !aeron ? null : Files.isDirectory(shm) && Files.isWritable(shm)
+        ? Files.createTempDirectory(shm, "fdipc-bench-aeron") : dir.resolve("aeron");
     List<String> cmd = new ArrayList<>();
     cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
     cmd.addAll(ManagementFactory.getRuntimeMXBean().getInputArguments());
     cmd.addAll(List.of("-cp", System.getProperty("java.class.path"),
         BenchServer.class.getName(), dir.resolve("fdipc.sock").toString(),
-        dir.resolve("uds.sock").toString()));
+        dir.resolve("uds.sock").toString(), aeronDir == null ? "-" : aeronDir.toString()));
     options.forEach((k, v) -> cmd.add(k + "=" + v));
     Process p = new ProcessBuilder(cmd).redirectError(ProcessBuilder.Redirect.INHERIT).start();
-    ServerProcess server = new ServerProcess(dir, p);
+    ServerProcess server = new ServerProcess(dir, aeronDir, p);
     String line = server.out.readLine();
     if (!"ready".equals(line)) {
       server.close();
@@ -55,6 +61,11 @@ final class ServerProcess implements Closeable {
 
   Path fdipcSocket() {
     return dir.resolve("fdipc.sock");
+  }
+
+  /** The embedded media driver's directory, or null without one. */
+  Path aeronDir() {
+    return aeronDir;
   }
 
   Path udsSocket() {
@@ -87,12 +98,21 @@ final class ServerProcess implements Closeable {
       Thread.currentThread().interrupt();
       process.destroyForcibly();
     } finally {
-      try (var files = Files.list(dir)) {
-        for (Path f : (Iterable<Path>) files::iterator) {
-          Files.deleteIfExists(f);
-        }
+      deleteTree(dir);
+      if (aeronDir != null) {
+        deleteTree(aeronDir); // the driver removes it on a clean stop; not after a crash
       }
-      Files.deleteIfExists(dir);
+    }
+  }
+
+  private static void deleteTree(Path root) throws IOException {
+    if (!Files.exists(root)) {
+      return;
+    }
+    try (var paths = Files.walk(root)) {
+      for (Path p : (Iterable<Path>) paths.sorted(java.util.Comparator.reverseOrder())::iterator) {
+        Files.deleteIfExists(p);
+      }
     }
   }
 }
