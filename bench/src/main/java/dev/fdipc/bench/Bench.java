@@ -66,9 +66,10 @@ public final class Bench implements Callable<Integer> {
       description = "Also write the figures as a JSON array (schema in the README).")
   Path json;
 
-  @Option(names = "--report", paramLabel = "FILE.svg|FILE.html",
+  @Option(names = "--report", paramLabel = "FILE.svg|FILE.html|FILE.png",
       description = "Also write a chart: latency percentiles per transport and throughput per "
-          + "size, as SVG, or as HTML with the chart and the table.")
+          + "size, as SVG, as HTML with the chart and the table, or as PNG (needs rsvg-convert, "
+          + "from Debian's librsvg2-bin).")
   Path report;
 
   /** Runs the benchmark and exits with its status. */
@@ -107,6 +108,9 @@ public final class Bench implements Callable<Integer> {
     List<String> configs = config.transports() != null ? config.transports()
         : defaultTransports();
     checkTransports(configs);
+    if (config.report() != null) {
+      Report.checkCanWrite(config.report()); // before the run, not after it
+    }
     Progress progress = new Progress(System.err, steps(config, configs.size()));
     Runners runners = new Runners(config.warmupSeconds(), config.durationSeconds());
     List<Measurement> results = new ArrayList<>();
@@ -152,8 +156,8 @@ public final class Bench implements Callable<Integer> {
       Files.writeString(config.json(), JsonWriter.write(results), StandardCharsets.UTF_8);
     }
     if (config.report() != null) {
-      Files.writeString(config.report(), Report.write(config.report(), results,
-          table + (targets.isEmpty() ? "" : "\n" + targets)), StandardCharsets.UTF_8);
+      Report.writeFile(config.report(), results,
+          table + (targets.isEmpty() ? "" : "\n" + targets));
     }
     return 0;
   }

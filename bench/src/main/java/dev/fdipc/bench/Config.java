@@ -18,7 +18,7 @@ import java.util.Set;
  * @param durationSeconds measuring time of each figure
  * @param clients numbers of concurrent clients to measure each figure with
  * @param json where to write the JSON, or null
- * @param report where to write the chart ({@code .svg} or {@code .html}), or null
+ * @param report where to write the chart ({@code .svg}, {@code .html} or {@code .png}), or null
  */
 record Config(List<String> transports, List<Integer> latencySizes, List<Integer> throughputSizes,
     Set<Mode> modes, double warmupSeconds, double durationSeconds, List<Integer> clients,
@@ -44,9 +44,9 @@ record Config(List<String> transports, List<Integer> latencySizes, List<Integer>
       throw new IllegalArgumentException("--duration must be > 0 and --warmup >= 0");
     }
     if (report != null && !(report.toString().endsWith(".svg")
-        || report.toString().endsWith(".html"))) {
+        || report.toString().endsWith(".html") || report.toString().endsWith(".png"))) {
       throw new IllegalArgumentException("--report: " + report
-          + " must end in .svg or .html");
+          + " must end in .svg, .html or .png");
     }
   }
 

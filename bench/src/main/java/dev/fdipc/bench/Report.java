@@ -1,5 +1,9 @@
 package dev.fdipc.bench;
 
+import java.io.File;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashSet;
@@ -13,7 +17,7 @@ import java.util.function.ToDoubleFunction;
  * The chart, written as SVG by hand (no dependency): round-trip latency percentiles per transport
  * at the smallest message size, and one-way throughput per message size per transport, both on log
  * scales because the transports differ by orders of magnitude. {@code .html} wraps the SVG with the
- * table.
+ * table; {@code .png} converts the SVG with {@code rsvg-convert} when it is installed.
  */
 final class Report {
   private static final String[] PALETTE = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
@@ -27,6 +31,52 @@ final class Report {
   private static final int BOTTOM = 60;
 
   private Report() {}
+
+  static final String PNG_CONVERTER = "rsvg-convert";
+
+  /** Fails with what to do when {@code file} is a PNG and the converter is missing. */
+  static void checkCanWrite(Path file) {
+    if (file.toString().endsWith(".png") && !onPath(PNG_CONVERTER)) {
+      throw new IllegalArgumentException("--report=" + file + " needs " + PNG_CONVERTER
+          + " on PATH (apt-get install librsvg2-bin); or use .svg or .html");
+    }
+  }
+
+  /** Writes the report in the format {@code file}'s extension names. */
+  static void writeFile(Path file, List<Measurement> results, String table) throws IOException {
+    if (!file.toString().endsWith(".png")) {
+      Files.writeString(file, write(file, results, table), StandardCharsets.UTF_8);
+      return;
+    }
+    Path svg = Files.createTempFile("fdipc-bench", ".svg");
+    try {
+      Files.writeString(svg, svg(results), StandardCharsets.UTF_8);
+      Process p = new ProcessBuilder(PNG_CONVERTER, "-b", "white", "-o", file.toString(),
+          svg.toString()).redirectErrorStream(true).start();
+      String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+      if (p.waitFor() != 0) {
+        throw new IOException(PNG_CONVERTER + " failed to write " + file + ": " + out.trim());
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IOException("interrupted while writing " + file, e);
+    } finally {
+      Files.deleteIfExists(svg);
+    }
+  }
+
+  private static boolean onPath(String command) {
+    String path = System.getenv("PATH");
+    if (path == null) {
+      return false;
+    }
+    for (String dir : path.split(File.pathSeparator)) {
+      if (!dir.isEmpty() && Files.isExecutable(Path.of(dir, command))) {
+        return true;
+      }
+    }
+    return false;
+  }
 
   static String write(Path file, List<Measurement> results, String table) {
     String svg = svg(results);
