@@ -25,6 +25,8 @@ final class ServerProcess implements Closeable {
   private final Process process;
   private final BufferedReader out;
   private final Writer in;
+  private Thread cleanup;
+  private volatile boolean closed;
 
   private ServerProcess(Path dir, Path aeronDir, Process process) {
     this.dir = dir;
@@ -51,6 +53,16 @@ final class ServerProcess implements Closeable {
     options.forEach((k, v) -> cmd.add(k + "=" + v));
     Process p = new ProcessBuilder(cmd).redirectError(ProcessBuilder.Redirect.INHERIT).start();
     ServerProcess server = new ServerProcess(dir, aeronDir, p);
+    // Ctrl-C: the child stops by itself when its standard input closes; remove the files here
+    Thread cleanup = new Thread(() -> {
+      try {
+        server.close();
+      } catch (IOException e) {
+        // best effort while the JVM exits
+      }
+    }, "bench-server-cleanup");
+    server.cleanup = cleanup;
+    Runtime.getRuntime().addShutdownHook(cleanup);
     String line = server.out.readLine();
     if (!"ready".equals(line)) {
       server.close();
@@ -89,6 +101,17 @@ final class ServerProcess implements Closeable {
 
   @Override
   public void close() throws IOException {
+    if (closed) {
+      return;
+    }
+    closed = true;
+    if (Thread.currentThread() != cleanup && cleanup != null) {
+      try {
+        Runtime.getRuntime().removeShutdownHook(cleanup);
+      } catch (IllegalStateException e) {
+        // already shutting down: the hook runs anyway and finds this closed
+      }
+    }
     try {
       in.close(); // end of input: the server stops cleanly
       if (!process.waitFor(10, TimeUnit.SECONDS)) {
