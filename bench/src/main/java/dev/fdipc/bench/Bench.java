@@ -1,6 +1,7 @@
 package dev.fdipc.bench;
 
 import dev.fdipc.TransportRegistry;
+import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -114,34 +115,17 @@ public final class Bench implements Callable<Integer> {
     Progress progress = new Progress(System.err, steps(config, configs.size()));
     Runners runners = new Runners(config.warmupSeconds(), config.durationSeconds());
     List<Measurement> results = new ArrayList<>();
+    List<String> failures = new ArrayList<>();
     for (String label : configs) {
-      String name = label.split(":", 2)[0];
-      boolean aeron = name.equals(AeronChannel.NAME);
-      try (ServerProcess server = ServerProcess.start(options(label), aeron);
-          Endpoint endpoint = aeron ? new AeronEndpoint(server.udsSocket(), server.aeronDir())
-              : name.equals(UdsChannel.NAME) ? Endpoint.uds(server.udsSocket())
-              : Endpoint.fdipc(label, server.fdipcSocket(), name, options(label))) {
-        for (int n : config.clients()) {
-          if (config.measures(Mode.LATENCY)) {
-            for (int size : config.latencySizes()) {
-              progress.step(label + " latency " + size + " B, " + n + " client(s)");
-              results.add(runners.latency(endpoint, size, n));
-            }
-          }
-          if (config.measures(Mode.THROUGHPUT)) {
-            for (int size : config.throughputSizes()) {
-              progress.step(label + " throughput " + size + " B, " + n + " client(s)");
-              results.add(runners.throughput(endpoint, size, n));
-            }
-          }
-          if (config.measures(Mode.CONNECT)) {
-            progress.step(label + " connect, " + n + " client(s)");
-            results.add(runners.connect(endpoint, n));
-          }
-          if (config.measures(Mode.IDLE)) {
-            progress.step(label + " idle, " + n + " client(s)");
-            results.add(runners.idle(endpoint, n, server));
-          }
+      try {
+        measure(label, config, runners, progress, results);
+      } catch (IOException | RuntimeException e) {
+        // one broken configuration must not cost the figures of the others
+        failures.add(label + ": " + e);
+        progress.clear();
+        System.err.println("bench: " + label + " failed, going on with the others: " + e);
+        if (Boolean.getBoolean("fdipc.debug")) {
+          e.printStackTrace();
         }
       }
     }
@@ -159,7 +143,45 @@ public final class Bench implements Callable<Integer> {
       Report.writeFile(config.report(), results,
           table + (targets.isEmpty() ? "" : "\n" + targets));
     }
+    if (!failures.isEmpty()) {
+      System.err.println("bench: " + failures.size() + " configuration(s) failed: "
+          + String.join("; ", failures));
+      return 1;
+    }
     return 0;
+  }
+
+  private static void measure(String label, Config config, Runners runners, Progress progress,
+      List<Measurement> results) throws IOException {
+    String name = label.split(":", 2)[0];
+    boolean aeron = name.equals(AeronChannel.NAME);
+    try (ServerProcess server = ServerProcess.start(options(label), aeron);
+        Endpoint endpoint = aeron ? new AeronEndpoint(server.udsSocket(), server.aeronDir())
+            : name.equals(UdsChannel.NAME) ? Endpoint.uds(server.udsSocket())
+            : Endpoint.fdipc(label, server.fdipcSocket(), name, options(label))) {
+      for (int n : config.clients()) {
+        if (config.measures(Mode.LATENCY)) {
+          for (int size : config.latencySizes()) {
+            progress.step(label + " latency " + size + " B, " + n + " client(s)");
+            results.add(runners.latency(endpoint, size, n));
+          }
+        }
+        if (config.measures(Mode.THROUGHPUT)) {
+          for (int size : config.throughputSizes()) {
+            progress.step(label + " throughput " + size + " B, " + n + " client(s)");
+            results.add(runners.throughput(endpoint, size, n));
+          }
+        }
+        if (config.measures(Mode.CONNECT)) {
+          progress.step(label + " connect, " + n + " client(s)");
+          results.add(runners.connect(endpoint, n));
+        }
+        if (config.measures(Mode.IDLE)) {
+          progress.step(label + " idle, " + n + " client(s)");
+          results.add(runners.idle(endpoint, n, server));
+        }
+      }
+    }
   }
 
   private static List<String> defaultTransports() {
@@ -176,6 +198,7 @@ public final class Bench implements Callable<Integer> {
     List<String> fdipc = new ArrayList<>();
     for (String c : configs) {
       String name = c.split(":", 2)[0];
+      options(c); // a malformed OPT=V fails now, not after the configurations before it
       if (!name.equals(UdsChannel.NAME) && !name.equals(AeronChannel.NAME)) {
         fdipc.add(name);
       }

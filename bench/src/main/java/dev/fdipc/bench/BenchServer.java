@@ -43,7 +43,14 @@ public final class BenchServer {
       String[] kv = args[i].split("=", 2);
       b.option(kv[0], kv[1]);
     }
-    FdipcServer server = b.handler(session -> serve(session.channel())).start();
+    FdipcServer server;
+    try {
+      server = b.handler(session -> serve(session.channel())).start();
+    } catch (IllegalArgumentException e) { // a bad transport option: the message says which
+      System.err.println("bench server: " + e.getMessage());
+      System.exit(2);
+      return;
+    }
     AeronHost aeron = args[2].equals("-") ? null : AeronHost.start(Path.of(args[2]));
     Path uds = Path.of(args[1]);
     AFUNIXServerSocketChannel baseline = AFUNIXServerSocketChannel.open();
