@@ -25,8 +25,8 @@ import picocli.CommandLine.Option;
 @Command(name = "bench", mixinStandardHelpOptions = true, sortOptions = false,
     description = {"Measures fdipc transports and baselines between two processes.",
         "The defaults measure every available transport and both baselines in all modes, with "
-            + "1 client, in about 100 seconds on 2 vCPUs, and print a table. "
-            + "Scaling: --clients=1,10,100 (about 3 times as long)."},
+            + "1 client, in about 90 seconds on 2 vCPUs, and print a table. "
+            + "Scaling: --clients=1,10,100 (about 3 times as long; see the README)."},
     footer = {"", "Baselines: " + UdsChannel.NAME + " (a hand-written junixsocket UNIX stream "
         + "socket with length framing) and " + AeronChannel.NAME + " (Aeron " + "IPC, embedded "
         + "media driver in the server process).", "Progress goes to standard error, the table to "

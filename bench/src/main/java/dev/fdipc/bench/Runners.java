@@ -126,6 +126,7 @@ final class Runners {
 
   /** Connect-to-ready: from starting to connect until a usable channel, many connections. */
   Measurement connect(Endpoint endpoint, int clients) throws IOException {
+    int minimum = Math.max(1, 20 / clients); // percentiles over at least 20 connections
     List<Histogram> hs = parallel(clients, barrier -> {
       Histogram h = new Histogram(HIGHEST, 3);
       for (int phase = 0; phase < 2; phase++) {
@@ -144,7 +145,7 @@ final class Runners {
             h.recordValue(Math.min(now - t0, HIGHEST));
           }
           n++;
-        } while (now < end || (phase == 1 && n < 20));
+        } while (now < end || (phase == 1 && n < minimum));
       }
       return h;
     });
