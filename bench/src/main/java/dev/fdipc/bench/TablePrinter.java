@@ -36,7 +36,7 @@ final class TablePrinter {
         }
       }
     }
-    return sb.toString();
+    return sb.toString().replaceAll("(?m) +$", ""); // no trailing blanks where rates are empty
   }
 
   private static String us(long nanos) {
