@@ -59,8 +59,8 @@ final class Targets {
     if (sb.length() == 0) {
       return "";
     }
-    return String.format(Locale.ROOT, "%-58s %8s %8s %s%n", "targets (64 B, 1 client)", "ratio",
-        "target", "") + sb;
+    return String.format(Locale.ROOT, "%-58s %8s %8s%n", "targets (64 B, 1 client)", "ratio",
+        "target") + sb;
   }
 
   private static Optional<Measurement> p50(List<Measurement> results, String transport) {
