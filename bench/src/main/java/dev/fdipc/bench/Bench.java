@@ -112,7 +112,7 @@ public final class Bench implements Callable<Integer> {
     if (config.report() != null) {
       Report.checkCanWrite(config.report()); // before the run, not after it
     }
-    Progress progress = new Progress(System.err, steps(config, configs.size()));
+    Progress progress = new Progress(System.err, steps(config, configs));
     Runners runners = new Runners(config.warmupSeconds(), config.durationSeconds());
     List<Measurement> results = new ArrayList<>();
     List<String> failures = new ArrayList<>();
@@ -154,6 +154,16 @@ public final class Bench implements Callable<Integer> {
   private static void measure(String label, Config config, Runners runners, Progress progress,
       List<Measurement> results) throws IOException {
     String name = label.split(":", 2)[0];
+    if (CBaseline.isBaseline(name)) { // round trips only, one client: what the targets compare
+      if (config.measures(Mode.LATENCY)) {
+        for (int size : config.latencySizes()) {
+          progress.step(label + " latency " + size + " B");
+          results.add(CBaseline.latency(name, size, config.warmupSeconds(),
+              config.durationSeconds()));
+        }
+      }
+      return;
+    }
     boolean aeron = name.equals(AeronChannel.NAME);
     try (ServerProcess server = ServerProcess.start(options(label), aeron);
         Endpoint endpoint = aeron ? new AeronEndpoint(server.udsSocket(), server.aeronDir())
@@ -191,6 +201,11 @@ public final class Bench implements Callable<Integer> {
     }
     configs.add(UdsChannel.NAME);
     configs.add(AeronChannel.NAME);
+    if (CBaseline.unavailability() == null) {
+      configs.addAll(CBaseline.NAMES);
+    } else {
+      System.err.println("bench: no C baselines: " + CBaseline.unavailability());
+    }
     return configs;
   }
 
@@ -199,7 +214,8 @@ public final class Bench implements Callable<Integer> {
     for (String c : configs) {
       String name = c.split(":", 2)[0];
       options(c); // a malformed OPT=V fails now, not after the configurations before it
-      if (!name.equals(UdsChannel.NAME) && !name.equals(AeronChannel.NAME)) {
+      if (!name.equals(UdsChannel.NAME) && !name.equals(AeronChannel.NAME)
+          && !CBaseline.isBaseline(name)) {
         fdipc.add(name);
       }
     }
@@ -208,11 +224,17 @@ public final class Bench implements Callable<Integer> {
     }
   }
 
-  private static int steps(Config c, int configs) {
+  private static int steps(Config c, List<String> configs) {
     int perClients = (c.measures(Mode.LATENCY) ? c.latencySizes().size() : 0)
         + (c.measures(Mode.THROUGHPUT) ? c.throughputSizes().size() : 0)
         + (c.measures(Mode.CONNECT) ? 1 : 0) + (c.measures(Mode.IDLE) ? 1 : 0);
-    return configs * c.clients().size() * perClients;
+    int steps = 0;
+    for (String label : configs) {
+      steps += CBaseline.isBaseline(label.split(":", 2)[0])
+          ? (c.measures(Mode.LATENCY) ? c.latencySizes().size() : 0)
+          : c.clients().size() * perClients;
+    }
+    return steps;
   }
 
   /** {@code memfd:wait=spin:spin-micros=5} to {@code memfd.wait=spin, memfd.spin-micros=5}. */
