@@ -30,9 +30,9 @@ import java.util.List;
  *   65536. total: the length of the whole message, the same in every fragment. Big-endian.
  * </pre>
  *
- * A message of up to {@code mq_msgsize - 8} bytes is one fragment with both flags; a longer one is
- * cut into full fragments and a last, shorter one. Everything the peer sends is checked before it is
- * used: a fragment that breaks these rules fails the receiving direction with
+ * A message of up to {@code mq_msgsize - 8} bytes is one fragment with both flags; a longer one
+ * is cut into full fragments and a last, shorter one. Everything the peer sends is checked before
+ * it is used: a fragment that breaks these rules fails the receiving direction with
  * {@link ProtocolException}, and nothing is allocated from a length the peer chose unless it is
  * within the maximum message size.
  *
@@ -146,6 +146,11 @@ final class MqueueChannel extends AbstractIpcChannel {
 
   private static long address(ByteBuffer direct) {
     return Pointer.nativeValue(Native.getDirectBufferPointer(direct));
+  }
+
+  /** The number of the descriptor this side receives from, for tests that inspect the queue. */
+  int inboundQueue() {
+    return in.intValue();
   }
 
   // ------------------------------------------------------------------------------------ send

@@ -8,8 +8,8 @@ import java.nio.file.Path;
 
 /**
  * The limits that decide how many queues this process may create, read from
- * {@code /proc/sys/fs/mqueue} and {@code getrlimit(RLIMIT_MSGQUEUE)}, and the words that explain them
- * when a queue cannot be created.
+ * {@code /proc/sys/fs/mqueue} and {@code getrlimit(RLIMIT_MSGQUEUE)}, and the words that explain
+ * them when a queue cannot be created.
  *
  * <p>Defaults for an unprivileged user: {@code msg_max} 10, {@code msgsize_max} 8192,
  * {@code queues_max} 256 (system-wide), {@code RLIMIT_MSGQUEUE} 819,200 bytes per user. The rlimit
@@ -79,7 +79,8 @@ record MqueueLimits(long msgMax, long msgsizeMax, long queuesMax, long rlimit, l
   String describeCapacity(QueueSizes sizes, long heldBytes, long heldQueues) {
     long n = clientsThatFit(sizes, heldBytes, heldQueues);
     StringBuilder sb = new StringBuilder();
-    sb.append(n == Long.MAX_VALUE ? "no known limit" : "about " + n + (n == 1 ? " client" : " clients"));
+    sb.append(n == Long.MAX_VALUE ? "no known limit"
+        : "about " + n + (n == 1 ? " client" : " clients"));
     sb.append(" (RLIMIT_MSGQUEUE ").append(rlimitText()).append(" per user, ")
         .append(2 * sizes.charge()).append(" per client: 2 queues of ").append(sizes)
         .append("; queues_max ").append(queuesMax < 0 ? "unknown" : queuesMax);

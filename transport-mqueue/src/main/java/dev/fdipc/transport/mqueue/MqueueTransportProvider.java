@@ -25,12 +25,12 @@ import java.util.Map;
  *       {@code POLLHUP} once the server's end is closed.</li>
  * </ol>
  *
- * and the parameter {@code version=1} (the fragment format of {@link MqueueChannel}).
+ * and the parameter {@code version=1}: the version of the fragment format (PROTOCOL.md, 10.4).
  *
- * <p><b>Sizes and limits.</b> Each queue holds 10 messages of 8192 bytes unless the server's options
- * {@code mqueue.max-messages} and {@code mqueue.msg-size} say otherwise; a message longer than a
- * queue's message size is split into fragments. The kernel charges each queue to the server's user
- * ({@code RLIMIT_MSGQUEUE}, 819,200 bytes by default: 4 clients of 165,760 bytes each);
+ * <p><b>Sizes and limits.</b> Each queue holds 10 messages of 8192 bytes unless the server's
+ * options {@code mqueue.max-messages} and {@code mqueue.msg-size} say otherwise; a message longer
+ * than a queue's message size is split into fragments. The kernel charges each queue to the
+ * server's user ({@code RLIMIT_MSGQUEUE}, 819,200 bytes by default: 4 clients of 165,760 bytes);
  * {@link #capacity()} says how many more fit, and a queue that cannot be created fails with a
  * message that names the limit, its value and how to raise it, so that the server can offer the
  * client's next transport.
@@ -82,9 +82,9 @@ public final class MqueueTransportProvider implements TransportProvider {
 
   /**
    * Checks the {@code mqueue.*} options: {@code mqueue.max-messages} (1 to 65536) and
-   * {@code mqueue.msg-size} (64 to 16777216 bytes). Values above {@code /proc/sys/fs/mqueue/msg_max}
-   * or {@code msgsize_max} pass here (root may exceed them) and fail, explained, when a queue is
-   * created.
+   * {@code mqueue.msg-size} (64 to 16777216 bytes). Values above
+   * {@code /proc/sys/fs/mqueue/msg_max} or {@code msgsize_max} pass here (root may exceed them)
+   * and fail, explained, when a queue is created.
    *
    * @throws IllegalArgumentException naming the option, the bad value and the allowed range
    */

@@ -11,7 +11,8 @@ import java.util.Set;
  *
  * <p>The charge is computed as {@code ipc/mqueue.c:mqueue_get_inode} does it:
  * <pre>
- *   mq_treesize = maxmsg * sizeof(struct msg_msg) + min(maxmsg, MQ_PRIO_MAX) * sizeof(struct posix_msg_tree_node)
+ *   mq_treesize = maxmsg * sizeof(struct msg_msg)
+ *               + min(maxmsg, MQ_PRIO_MAX) * sizeof(struct posix_msg_tree_node)
  *   charge      = maxmsg * msgsize + mq_treesize
  * </pre>
  * Both structs are six pointer-sized words (48 bytes on 64-bit Linux), so 10 messages of 8192 bytes
