@@ -116,9 +116,9 @@ record MqueueLimits(long msgMax, long msgsizeMax, long queuesMax, long rlimit, l
             + sizes + " is charged " + sizes.charge() + " bytes (" + 2 * sizes.charge()
             + " per client); this server holds " + heldQueues + " queues (" + heldBytes
             + " bytes) and every other queue of the same user counts too: raise the limit with "
-            + "ulimit -q BYTES (prlimit --msgqueue, msgqueue in /etc/security/limits.conf, "
-            + "LimitMSGQUEUE= in a systemd unit), close clients, or use smaller queues with "
-            + QueueSizes.MAX_MESSAGES + " or " + QueueSizes.MESSAGE_SIZE;
+            + "ulimit -q BYTES (or prlimit --msgqueue, msgqueue in limits.conf, LimitMSGQUEUE= "
+            + "for systemd), close clients, or make queues smaller (" + QueueSizes.MAX_MESSAGES
+            + ", " + QueueSizes.MESSAGE_SIZE + ")";
       }
       case MqNative.ENOSPC:
         return "fs.mqueue.queues_max (" + (queuesMax < 0 ? "unknown" : queuesMax)
