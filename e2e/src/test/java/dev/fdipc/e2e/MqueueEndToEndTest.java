@@ -120,6 +120,16 @@ class MqueueEndToEndTest {
     assertTrue(lowered.awaitOut("mqueue capacity: ", WAIT).startsWith(
         "mqueue capacity: about 2 clients (RLIMIT_MSGQUEUE 400000 bytes per user"),
         lowered::transcript);
+
+    // No room at all is a limit, not a missing feature: still available, with no capacity.
+    Proc none = Proc.startRaw("server", List.of("bash", "-c", "ulimit -q 0 && exec \"$0\" "
+        + "--list-transports", Proc.ROOT.resolve("bin/server").toString()), Map.of());
+    procs.add(none);
+    assertEquals(0, none.waitFor(WAIT), none::transcript);
+    assertTrue(none.awaitOut("mqueue ", WAIT).matches("mqueue\\s+3\\s+available\\s+.*"),
+        none::transcript);
+    assertTrue(none.awaitOut("mqueue capacity: ", WAIT).startsWith(
+        "mqueue capacity: about 0 clients (RLIMIT_MSGQUEUE 0 bytes per user"), none::transcript);
   }
 
   /**

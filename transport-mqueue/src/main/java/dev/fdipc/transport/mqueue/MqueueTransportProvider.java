@@ -86,6 +86,7 @@ public final class MqueueTransportProvider implements TransportProvider {
    * {@code /proc/sys/fs/mqueue/msg_max} or {@code msgsize_max} pass here (root may exceed them)
    * and fail, explained, when a queue is created.
    *
+   * @param settings the server's settings; options of other transports are ignored
    * @throws IllegalArgumentException naming the option, the bad value and the allowed range
    */
   public void checkOptions(TransportSettings settings) {
