@@ -201,7 +201,7 @@ class EndToEndTest {
     Proc server = cmd.startServer("--transport=nope");
     assertEquals(2, server.waitFor(WAIT), server::transcript);
     String err = server.awaitErr("unknown transport 'nope'", WAIT);
-    assertTrue(err.contains("available: memfd, socketpair, pipe"), err);
+    assertTrue(err.contains("available: memfd, socketpair, pipe, mqueue"), err);
     assertFalse(Files.exists(socket));
   }
 

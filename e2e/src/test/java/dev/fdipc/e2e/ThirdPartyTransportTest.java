@@ -109,10 +109,10 @@ class ThirdPartyTransportTest {
     Map<String, String> withFifo = Map.of("CLASSPATH", fifoJar.toString());
     // A server without the jar does not know the transport at all: refusal UNKNOWN.
     Proc without = cmd.server();
-    assertTrue(without.awaitOut("ready", WAIT).endsWith("transports: memfd, socketpair, pipe"),
+    assertTrue(without.awaitOut("ready", WAIT).endsWith("transports: memfd, socketpair, pipe, mqueue"),
         without::transcript);
     assertRefused(cmd.withEnv(withFifo).client("4", "--transport=fifo"),
-        "fifo: unknown to this server; the server offers memfd, socketpair, pipe");
+        "fifo: unknown to this server; the server offers memfd, socketpair, pipe, mqueue");
     assertTrue(without.awaitOut("refused", WAIT).contains("client 4"), without::transcript);
     without.signal("TERM");
     assertEquals(0, without.waitFor(WAIT), without::transcript);
@@ -165,7 +165,7 @@ class ThirdPartyTransportTest {
       assertTrue(fifo.matches("fifo\\s+4\\s+available\\s+" + Pattern.quote(jar.toString())),
           fifo);
       Proc server = withJar.server();
-      assertTrue(server.awaitOut("ready", WAIT).endsWith("transports: memfd, socketpair, pipe, fifo"),
+      assertTrue(server.awaitOut("ready", WAIT).endsWith("transports: memfd, socketpair, pipe, fifo, mqueue"),
           server::transcript);
       Proc client = withJar.converse(server, "4", "fifo");
       assertEquals(List.of(), client.stderr(), client::transcript);
