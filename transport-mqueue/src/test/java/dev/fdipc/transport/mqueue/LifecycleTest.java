@@ -12,6 +12,7 @@ import dev.fdipc.spi.ServerEnd;
 import dev.fdipc.spi.TransportSettings;
 import dev.fdipc.testkit.ChildProcess;
 import dev.fdipc.testkit.Loopback;
+import dev.fdipc.testkit.MqueueFs;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;

@@ -1,4 +1,4 @@
-package dev.fdipc.e2e;
+package dev.fdipc.testkit;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -12,15 +12,15 @@ import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 
 /**
- * Lists the queues that have a name, from the mqueue filesystem: where it is mounted already, or,
+ * For tests of transports built on POSIX message queues: lists the queues that have a name, from the mqueue filesystem: where it is mounted already, or,
  * as root, from a mount made in a private mount namespace ({@code unshare --mount}) that disappears
  * with the listing process and leaves the machine's mounts untouched.
  */
-final class MqueueFs {
+public final class MqueueFs {
   private MqueueFs() {}
 
   /** Why names cannot be listed here, or empty if they can. */
-  static Optional<String> unavailableReason() {
+  public static Optional<String> unavailableReason() {
     if (mountPoint().isPresent()) {
       return Optional.empty();
     }
@@ -36,7 +36,7 @@ final class MqueueFs {
   }
 
   /** The names of every queue that has one, without the leading slash. */
-  static Set<String> names() throws IOException, InterruptedException {
+  public static Set<String> names() throws IOException, InterruptedException {
     Optional<Path> mount = mountPoint();
     if (mount.isPresent()) {
       try (Stream<Path> s = Files.list(mount.get())) {
