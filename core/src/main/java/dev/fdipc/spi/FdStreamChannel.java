@@ -81,6 +81,27 @@ public class FdStreamChannel extends AbstractIpcChannel {
     sbufAddress = address(sbuf);
   }
 
+  /**
+   * The client's channel from what a byte-stream transport's server sent: one descriptor used in
+   * both directions (a stream socket), or two, the read end first. Every received descriptor is
+   * closed if this fails, as {@link TransportProvider#openClient} requires.
+   *
+   * @param transport the transport's name, for messages
+   * @param fdCount 1 or 2: how many descriptors the server sends
+   * @throws IOException if the server sent another number of descriptors
+   */
+  public static FdStreamChannel openClient(String transport, ClientEnd end,
+      TransportSettings settings, int fdCount) throws IOException {
+    try {
+      Fd in = end.fd(transport, 0, fdCount);
+      Fd out = fdCount == 1 ? in : end.fd(transport, 1, fdCount);
+      return new FdStreamChannel(transport, settings.maxMessageSize(), in, out, List.of());
+    } catch (IOException | RuntimeException e) {
+      Fd.closeAllAfter(e, end.fds());
+      throw e;
+    }
+  }
+
   private static long address(ByteBuffer direct) {
     return Pointer.nativeValue(Native.getDirectBufferPointer(direct));
   }

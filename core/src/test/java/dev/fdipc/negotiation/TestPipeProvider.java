@@ -55,13 +55,7 @@ public final class TestPipeProvider extends StubTransportProvider {
   @Override
   public TransportChannel openClient(ClientEnd end, TransportSettings settings)
       throws IOException {
-    try {
-      return new FdStreamChannel(name(), settings.maxMessageSize(), end.fd(name(), 0, 2),
-          end.fd(name(), 1, 2), List.of());
-    } catch (IOException | RuntimeException e) {
-      Fd.closeAllAfter(e, end.fds());
-      throw e;
-    }
+    return FdStreamChannel.openClient(name(), end, settings, 2);
   }
 
   @Override

@@ -69,13 +69,6 @@ public final class PipeTransportProvider implements TransportProvider {
   @Override
   public TransportChannel openClient(ClientEnd end, TransportSettings settings)
       throws IOException {
-    try {
-      Fd in = end.fd(NAME, 0, 2);
-      Fd out = end.fd(NAME, 1, 2);
-      return new FdStreamChannel(NAME, settings.maxMessageSize(), in, out, List.of());
-    } catch (IOException | RuntimeException e) {
-      Fd.closeAllAfter(e, end.fds());
-      throw e;
-    }
+    return FdStreamChannel.openClient(NAME, end, settings, 2);
   }
 }

@@ -69,12 +69,6 @@ public final class SocketpairTransportProvider implements TransportProvider {
   @Override
   public TransportChannel openClient(ClientEnd end, TransportSettings settings)
       throws IOException {
-    try {
-      Fd fd = end.fd(NAME, 0, 1);
-      return new FdStreamChannel(NAME, settings.maxMessageSize(), fd, fd, List.of());
-    } catch (IOException | RuntimeException e) {
-      Fd.closeAllAfter(e, end.fds());
-      throw e;
-    }
+    return FdStreamChannel.openClient(NAME, end, settings, 1);
   }
 }

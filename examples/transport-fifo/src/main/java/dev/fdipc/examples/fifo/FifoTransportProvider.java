@@ -74,13 +74,7 @@ public final class FifoTransportProvider implements TransportProvider {
   @Override
   public TransportChannel openClient(ClientEnd end, TransportSettings settings)
       throws IOException {
-    try {
-      Fd in = end.fd(NAME, 0, 2);
-      Fd out = end.fd(NAME, 1, 2);
-      return new FdStreamChannel(NAME, settings.maxMessageSize(), in, out, List.of());
-    } catch (IOException | RuntimeException e) {
-      Fd.closeAllAfter(e, end.fds()); // the fds are ours from this call on, also on failure
-      throw e;
-    }
+    // fd 0 reads, fd 1 writes; if this fails, every received fd is closed: they are ours now.
+    return FdStreamChannel.openClient(NAME, end, settings, 2);
   }
 }
