@@ -1,32 +1,21 @@
 package dev.fdipc.negotiation;
 
+import dev.fdipc.StubTransportProvider;
 import dev.fdipc.spi.ClientEnd;
 import dev.fdipc.spi.ServerEnd;
 import dev.fdipc.spi.TransportChannel;
-import dev.fdipc.spi.TransportProvider;
 import dev.fdipc.spi.TransportSettings;
 import java.io.IOException;
 import java.util.concurrent.atomic.AtomicInteger;
 
 /** An available transport whose kernel object can never be created: {@code createServer} throws. */
-public final class FailingProvider implements TransportProvider {
-  private final String name;
+public final class FailingProvider extends StubTransportProvider {
   private final String message;
   private final AtomicInteger attempts = new AtomicInteger();
 
   public FailingProvider(String name, String message) {
-    this.name = name;
+    super(name, DEFAULT_PRIORITY);
     this.message = message;
-  }
-
-  @Override
-  public String name() {
-    return name;
-  }
-
-  @Override
-  public Throwable unavailabilityCause() {
-    return null;
   }
 
   /** How many times the server tried to create this transport. */
@@ -43,6 +32,6 @@ public final class FailingProvider implements TransportProvider {
   @Override
   public TransportChannel openClient(ClientEnd end, TransportSettings settings)
       throws IOException {
-    throw new IOException(name + ": the server can never create this transport");
+    throw new IOException(name() + ": the server can never create this transport");
   }
 }
