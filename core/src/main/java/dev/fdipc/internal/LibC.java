@@ -17,6 +17,17 @@ public final class LibC {
   public static final int EBADF = 9;
   public static final int EPIPE = 32;
   public static final int ECONNRESET = 104;
+  public static final int EMFILE = 24;
+  public static final int ENFILE = 23;
+
+  public static final int SOL_SOCKET = 1;
+  public static final int SCM_RIGHTS = 1;
+  public static final int MSG_CTRUNC = 0x8;
+  public static final int MSG_DONTWAIT = 0x40;
+  public static final int MSG_CMSG_CLOEXEC = 0x40000000;
+  public static final int SHUT_RDWR = 2;
+  /** The kernel's limit of fds in one {@code SCM_RIGHTS} message ({@code SCM_MAX_FD}). */
+  public static final int SCM_MAX_FD = 253;
 
   public static final int O_NONBLOCK = 04000;
   public static final int O_CLOEXEC = 02000000;
@@ -56,6 +67,11 @@ public final class LibC {
   public static native long strerror(int errnum);
 
   public static native int fchmod(int fd, int mode);
+
+  /** {@code recvmsg(2)} with a {@code struct msghdr} the caller laid out (x86-64/aarch64 LP64). */
+  public static native long recvmsg(int fd, long msghdr, int flags);
+
+  public static native int shutdown(int fd, int how);
 
   /** Variadic calls: direct mapping does not set up varargs correctly. */
   interface Variadic extends Library {

@@ -257,6 +257,17 @@ public final class ServerSession implements ClientSession {
             List.of()));
         return;
       }
+    } catch (ProtocolException e) {
+      if (e.code() == ErrorCode.FDS_REFUSED) { // fds after the handshake: closed; say why we drop
+        listener.refused(peer, "client " + clientId + " dropped (" + e.code() + "): "
+            + e.getMessage());
+        try {
+          control.write(Frame.ERROR, Wire.encodeError(e.code(), e.getMessage(), List.of(),
+              List.of()));
+        } catch (IOException gone) {
+          // the client is gone already; the drop was logged
+        }
+      }
     } catch (IOException e) {
       // Reset, malformed frame, or the socket closed by run(): the client is gone either way.
     } finally {
