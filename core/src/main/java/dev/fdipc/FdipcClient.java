@@ -152,18 +152,36 @@ public final class FdipcClient {
 
     private IpcChannel handshake(ControlConnection control, TransportRegistry reg,
         List<String> accept) throws IOException {
-      control.write(Frame.HELLO, Wire.encodeHello(new Wire.Hello(clientId, maxMessageSize,
-          accept)));
+      // A server that refuses at once (out of fds, say) writes its ERROR and closes before the
+      // HELLO arrives; the HELLO then fails with EPIPE, but the ERROR is there to read. junixsocket
+      // closes its socket on EPIPE, so that read goes through the control connection's own
+      // duplicate (read without fds: an ERROR carries none).
+      IOException helloFailed = null;
+      try {
+        control.write(Frame.HELLO, Wire.encodeHello(new Wire.Hello(clientId, maxMessageSize,
+            accept)));
+      } catch (IOException e) {
+        helloFailed = e;
+      }
       control.acceptFds(true);
       ControlConnection.Received r;
       try {
-        r = control.read(true, System.nanoTime() + handshakeTimeout.toNanos());
+        r = control.read(helloFailed == null, System.nanoTime() + handshakeTimeout.toNanos());
       } catch (SocketTimeoutException e) {
         throw new SocketTimeoutException("server at " + control.socket().getRemoteSocketAddress()
             + " did not answer within " + handshakeTimeout.toMillis() + " ms");
+      } catch (IOException e) {
+        if (helloFailed != null) {
+          helloFailed.addSuppressed(e);
+          throw helloFailed;
+        }
+        throw e;
       }
       control.acceptFds(false); // the server has no reason to send more fds; refuse them
       if (r == null) {
+        if (helloFailed != null) {
+          throw helloFailed;
+        }
         throw new IOException("server closed the connection during the handshake");
       }
       List<Fd> fds = r.fds();

@@ -1,8 +1,12 @@
 package dev.fdipc;
 
 import dev.fdipc.internal.ControlConnection;
+import dev.fdipc.internal.FdReserve;
+import dev.fdipc.internal.Frame;
+import dev.fdipc.internal.LibC;
 import dev.fdipc.internal.SocketBinding;
 import dev.fdipc.internal.ServerSession;
+import dev.fdipc.internal.Wire;
 import dev.fdipc.spi.TransportSettings;
 import java.io.Closeable;
 import java.io.IOException;
@@ -56,12 +60,15 @@ public final class FdipcServer implements Closeable {
   private final AtomicLong sessionNumbers = new AtomicLong();
   private final Thread acceptThread;
   private final AtomicBoolean acceptDone = new AtomicBoolean();
+  private final FdReserve reserve;
+  private long refusedOutOfFds;
 
   private FdipcServer(Builder b, List<String> offered) throws IOException {
     this.config = b;
     this.offered = offered;
     this.binding = SocketBinding.bind(b.socket, b.socketMode);
     this.serverSocket = binding.serverSocket();
+    this.reserve = new FdReserve(); // after bind: a failed bind leaves nothing to close
     this.acceptThread = new Thread(this::acceptLoop, "fdipc-accept");
     acceptThread.start();
   }
@@ -90,11 +97,15 @@ public final class FdipcServer implements Closeable {
     try {
       while (!shuttingDown.get()) {
         AFUNIXSocket socket;
+        reserve.refill();
         try {
           socket = serverSocket.accept();
         } catch (SocketException e) {
           if (shuttingDown.get() || serverSocket.isClosed()) {
             break;
+          }
+          if (LibC.isOutOfFds(e) && acceptWithReserve()) {
+            continue;
           }
           config.listener.warning("accept failed on " + socketPath() + ": " + e.getMessage()
               + "; retrying", e);
@@ -103,6 +114,9 @@ public final class FdipcServer implements Closeable {
         } catch (IOException e) {
           if (shuttingDown.get()) {
             break;
+          }
+          if (LibC.isOutOfFds(e) && acceptWithReserve()) {
+            continue;
           }
           config.listener.warning("accept failed on " + socketPath() + ": " + e.getMessage()
               + "; retrying", e);
@@ -117,7 +131,72 @@ public final class FdipcServer implements Closeable {
       }
     } finally {
       acceptDone.set(true);
+      reserve.close();
       finishWhenIdle();
+    }
+  }
+
+  /**
+   * accept(2) failed with EMFILE or ENFILE while a client waits. Gives up the spare fd to accept
+   * that client anyway: if the spare can be taken back afterwards, fds were freed meanwhile and
+   * the client is served; otherwise it gets ERROR BUSY saying why, instead of waiting in the
+   * backlog for an answer that never comes while the loop retries.
+   *
+   * @return false if there was no spare (the caller pauses before retrying)
+   */
+  private boolean acceptWithReserve() {
+    if (!reserve.release()) {
+      return false;
+    }
+    AFUNIXSocket socket;
+    try {
+      socket = serverSocket.accept();
+    } catch (IOException e) {
+      return false; // the slot went elsewhere; the caller pauses
+    }
+    if (shuttingDown.get()) {
+      closeQuietly(socket);
+      return true;
+    }
+    if (reserve.refill()) {
+      startSession(socket);
+    } else {
+      refuseOutOfFds(socket);
+    }
+    return true;
+  }
+
+  /** Answers ERROR BUSY on a connection the server has no fds to serve, and closes it. */
+  private void refuseOutOfFds(AFUNIXSocket socket) {
+    long limit = LibC.openFileLimit();
+    String message = "server is out of file descriptors (limit " + (limit < 0 ? "unknown"
+        : Long.toString(limit)) + " open files) and refuses new clients until some disconnect:"
+        + " try again later, or raise the server's limit (ulimit -n)";
+    synchronized (reserve) {
+      if (refusedOutOfFds++ == 0) {
+        config.listener.warning(message.replace("refuses", "is refusing"), null);
+      }
+    }
+    try {
+      socket.getOutputStream().write(Wire.frame(Frame.ERROR, 0,
+          Wire.encodeError(ErrorCode.BUSY, message, List.of(), offered)));
+    } catch (IOException e) {
+      // the client is gone already
+    }
+    closeQuietly(socket);
+    reserve.refill(); // the connection's slot is free again
+  }
+
+  /** After refusals for want of fds, a session started: say how many were refused. */
+  private void noteFdsAvailable() {
+    long refused;
+    synchronized (reserve) {
+      refused = refusedOutOfFds;
+      refusedOutOfFds = 0;
+    }
+    if (refused > 0) {
+      config.listener.warning("file descriptors available again; refused " + refused
+          + " client(s) with BUSY while out of them", null);
     }
   }
 
@@ -137,10 +216,15 @@ public final class FdipcServer implements Closeable {
       session = new ServerSession(this, new ControlConnection(socket), config.settings(),
           config.registry, offered, config.handler, config.listener, config.handshakeTimeout);
     } catch (IOException e) {
+      if (LibC.isOutOfFds(e)) {
+        refuseOutOfFds(socket);
+        return;
+      }
       config.listener.warning("could not set up a connection: " + e.getMessage(), e);
       closeQuietly(socket);
       return;
     }
+    noteFdsAvailable();
     sessions.add(session);
     if (shuttingDown.get()) {
       session.goodbye("server is shutting down");

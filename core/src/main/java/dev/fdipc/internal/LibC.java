@@ -73,6 +73,45 @@ public final class LibC {
 
   public static native int shutdown(int fd, int how);
 
+  public static final int RLIMIT_NOFILE = 7;
+
+  /** {@code getrlimit(2)} into a {@code struct rlimit} (two 64-bit values: soft, hard). */
+  public static native int getrlimit(int resource, long rlimit);
+
+  /** The soft limit on open files ({@code ulimit -n}), or -1 if it cannot be read. */
+  public static long openFileLimit() {
+    try (com.sun.jna.Memory m = new com.sun.jna.Memory(16)) {
+      return getrlimit(RLIMIT_NOFILE, com.sun.jna.Pointer.nativeValue(m)) == 0 ? m.getLong(0) : -1;
+    }
+  }
+
+  /**
+   * True if the process is at (or within a few fds of) its open-file limit: listing
+   * {@code /proc/self/fd} fails, or lists nearly as many fds as the limit allows. Tells a real
+   * shortage from an EMFILE that means something else ({@code mq_open} reports a full
+   * RLIMIT_MSGQUEUE with it).
+   */
+  public static boolean isNearFdLimit() {
+    String[] fds = new java.io.File("/proc/self/fd").list();
+    long limit = openFileLimit();
+    return fds == null || limit > 0 && fds.length >= limit - 16;
+  }
+
+  /** True if {@code e} or a cause reports EMFILE or ENFILE: the process or system is out of fds. */
+  public static boolean isOutOfFds(Throwable e) {
+    for (Throwable t = e; t != null; t = t.getCause()) {
+      if (t instanceof dev.fdipc.spi.NativeIoException n
+          && (n.errno() == EMFILE || n.errno() == ENFILE)) {
+        return true;
+      }
+      String m = String.valueOf(t.getMessage());
+      if (m.contains("Too many open files")) { // junixsocket's and the JDK's text for both
+        return true;
+      }
+    }
+    return false;
+  }
+
   /** Variadic calls: direct mapping does not set up varargs correctly. */
   interface Variadic extends Library {
     Variadic INSTANCE = Native.load(Platform.C_LIBRARY_NAME, Variadic.class);

@@ -165,7 +165,12 @@ public final class ServerSession implements ClientSession {
       try {
         end = registry.lookup(name).orElseThrow().provider().createServer(agreed);
       } catch (IOException | RuntimeException e) {
-        refusals.add(new Refusal(name, Refusal.Reason.CREATE_FAILED, String.valueOf(e.getMessage())));
+        String detail = String.valueOf(e.getMessage());
+        if (LibC.isOutOfFds(e) && LibC.isNearFdLimit()) { // not the client's fault, nor for good
+          detail = "server is out of file descriptors (limit " + LibC.openFileLimit()
+              + " open files), try again later: " + detail;
+        }
+        refusals.add(new Refusal(name, Refusal.Reason.CREATE_FAILED, detail));
         listener.warning("client " + clientId + ": creating " + name + " failed: "
             + e.getMessage(), e);
         continue;
