@@ -162,11 +162,15 @@ final class FdRefusingReader implements Closeable {
       readers--;
       if (closed && readers == 0) {
         closeFd();
+        mem.notifyAll();
       }
     }
   }
 
-  /** Closes the duplicate now, or after the read in flight; wakes that read with end of stream. */
+  /**
+   * Closes the duplicate: wakes a read in flight with end of stream and waits (a moment: the read
+   * returns as soon as it wakes) for it to leave, so that the fd is gone when this returns.
+   */
   @Override
   public void close() {
     synchronized (mem) {
@@ -174,11 +178,25 @@ final class FdRefusingReader implements Closeable {
         return;
       }
       closed = true;
-      if (readers == 0) {
-        closeFd();
-      } else {
+      if (readers > 0) {
         LibC.shutdown(fd, LibC.SHUT_RDWR);
+        long deadline = System.nanoTime() + 2_000_000_000L;
+        boolean interrupted = false;
+        while (readers > 0 && System.nanoTime() < deadline) {
+          try {
+            mem.wait(100);
+          } catch (InterruptedException e) {
+            interrupted = true;
+          }
+        }
+        if (interrupted) {
+          Thread.currentThread().interrupt();
+        }
+        if (readers > 0) {
+          return; // the last reader out closes it
+        }
       }
+      closeFd();
     }
   }
 
