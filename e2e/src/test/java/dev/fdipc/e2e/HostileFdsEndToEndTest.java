@@ -78,7 +78,7 @@ class HostileFdsEndToEndTest {
   }
 
   private void sendFdsAndExpectRefusal(int count, boolean afterHandshake) throws Exception {
-    int baseline = serverFdCount();
+    int baseline = stableServerFdCount();
     List<Fd> pipe = Fd.pipe();
     Fd readEnd = pipe.get(0);
     Fd writeEnd = pipe.get(1);
@@ -168,6 +168,18 @@ class HostileFdsEndToEndTest {
     try (Stream<Path> s = Files.list(Path.of("/proc/" + server.pid() + "/fd"))) {
       return (int) s.count();
     }
+  }
+
+  /** The count once it has not changed for 250 ms: the keeper's session may still be settling. */
+  private int stableServerFdCount() throws Exception {
+    int last = serverFdCount();
+    for (int same = 0; same < 5; ) {
+      TimeUnit.MILLISECONDS.sleep(50); // no event for "the server opened or closed an fd": poll
+      int now = serverFdCount();
+      same = now == last ? same + 1 : 0;
+      last = now;
+    }
+    return last;
   }
 
   /** The server closes a dropped client's fds right after writing the ERROR: poll until it has. */
