@@ -83,7 +83,7 @@ class FdHygieneEndToEndTest {
       }
       StringBuilder offenders = new StringBuilder();
       int checked = 0;
-      for (Map.Entry<Integer, String> e : serverFds().entrySet()) {
+      for (Map.Entry<Integer, String> e : serverFds(server).entrySet()) {
         int fd = e.getKey();
         if (fd <= 2) {
           continue; // stdin, stdout, stderr: meant to be inherited
@@ -111,6 +111,16 @@ class FdHygieneEndToEndTest {
   @ParameterizedTest(name = "{0}")
   @ValueSource(strings = {"pipe", "socketpair", "memfd", "mqueue"})
   void shouldGiveTheClientExactlyTheAgreedFdsAndKeepNoCopy(String transport) throws Exception {
+    assertExactFds(socket, server, transport, expectedKinds(transport));
+  }
+
+  /**
+   * Handshakes with the server on {@code socket} for {@code transport} as a client would and
+   * checks that the ACCEPT opened exactly {@code kinds} in this process (see {@link #kind}) and that
+   * the server kept no fd sharing an open file with them, doorbell eventfds excepted.
+   */
+  static void assertExactFds(Path socket, Proc server, String transport, List<String> kinds)
+      throws Exception {
     // The first handshake in this JVM opens fds of its own (libffi's closure file, say).
     try (AFUNIXSocket s = AFUNIXSocket.connectTo(AFUNIXSocketAddress.of(socket));
         ControlConnection control = new ControlConnection(s)) {
@@ -135,11 +145,11 @@ class FdHygieneEndToEndTest {
         server.awaitOut("client 77 connected: transport=" + transport, WAIT);
         assertEquals(fds.size(), after.size() - before.size(),
             "fds opened in the client by the ACCEPT:" + FdCount.diff(before, after));
-        List<String> kinds = new ArrayList<>();
+        List<String> received = new ArrayList<>();
         for (Fd fd : fds) {
-          kinds.add(kind(fd.intValue()));
+          received.add(kind(fd.intValue()));
         }
-        assertEquals(expectedKinds(transport), kinds, "fds received for " + transport);
+        assertEquals(kinds, received, "fds received for " + transport);
 
         // The server closed its copies of what it sent: no fd of its refers to the same open file
         // as one of the client's, except the memfd doorbells, which are shared by design (the
@@ -147,7 +157,7 @@ class FdHygieneEndToEndTest {
         long self = ProcessHandle.current().pid();
         for (Fd fd : fds) {
           int shared = 0;
-          for (int serverFd : serverFds().keySet()) {
+          for (int serverFd : serverFds(server).keySet()) {
             if (Kcmp.sameFile(self, fd.intValue(), server.pid(), serverFd)) {
               shared++;
             }
@@ -180,8 +190,12 @@ class FdHygieneEndToEndTest {
     }
   }
 
-  /** What {@code fd} of this process is: its kind from readlink and its access mode. */
-  private static String kind(int fd) throws IOException {
+  /**
+   * What {@code fd} of this process is, with its access mode (r, w, rw): {@code pipe},
+   * {@code socket}, {@code memfd}, {@code mqueue}, {@code fifo} (a named FIFO), or the readlink
+   * text of an {@code anon_inode}.
+   */
+  static String kind(int fd) throws IOException {
     String target = Files.readSymbolicLink(Path.of("/proc/self/fd/" + fd)).toString();
     int mode = flags(ProcessHandle.current().pid(), fd) & O_ACCMODE;
     String access = mode == 0 ? "r" : mode == 1 ? "w" : "rw";
@@ -199,6 +213,10 @@ class FdHygieneEndToEndTest {
     }
     if (isMqueue(fd)) {
       return "mqueue " + access;
+    }
+    int fileMode = (Integer) Files.getAttribute(Path.of("/proc/self/fd/" + fd), "unix:mode");
+    if ((fileMode & 0170000) == 0010000) {
+      return "fifo " + access;
     }
     return target + " " + access;
   }
@@ -223,7 +241,7 @@ class FdHygieneEndToEndTest {
     return null;
   }
 
-  private Map<Integer, String> serverFds() throws IOException {
+  private static Map<Integer, String> serverFds(Proc server) throws IOException {
     TreeMap<Integer, String> fds = new TreeMap<>();
     try (Stream<Path> s = Files.list(Path.of("/proc/" + server.pid() + "/fd"))) {
       s.forEach(p -> {
