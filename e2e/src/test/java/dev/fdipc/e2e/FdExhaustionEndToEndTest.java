@@ -18,7 +18,8 @@ import java.util.TreeMap;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 import org.newsclub.net.unix.AFUNIXSocket;
@@ -52,12 +53,20 @@ class FdExhaustionEndToEndTest {
     procs.forEach(Proc::close);
   }
 
-  @Test
-  void shouldRefuseClearlyWhileOutOfFdsAndRecoverWhenTheLoadGoes() throws Exception {
+  /**
+   * Over pipe (a client costs the server its control socket, that socket's duplicate and two pipe
+   * ends), socketpair (one socket) and memfd (four doorbells and a mapping): each fails at another
+   * step when the fds run out, and must leave nothing half made.
+   */
+  @ParameterizedTest(name = "{0}")
+  @ValueSource(strings = {"pipe", "socketpair", "memfd"})
+  void shouldRefuseClearlyWhileOutOfFdsAndRecoverWhenTheLoadGoes(String transport)
+      throws Exception {
+    this.transport = transport;
     Path socket = dir.resolve("s.sock");
     Proc server = Proc.startRaw("server", List.of("bash", "-c",
         "ulimit -n " + LIMIT + " && exec \"$0\" \"$@\"", Proc.ROOT.resolve("bin/server").toString(),
-        "--socket=" + socket, "--transport=pipe,socketpair"), Map.of());
+        "--socket=" + socket, "--transport=" + transport), Map.of());
     procs.add(server);
     server.awaitOut("ready", WAIT);
     // One conversation first, so that what a session loads lazily is loaded before the count.
@@ -66,6 +75,7 @@ class FdExhaustionEndToEndTest {
       assertTrue(warm.receive(30, TimeUnit.SECONDS) != null, "no reply from the warm-up client");
     }
     int baseline = awaitStableFdCount(server);
+    long mappings = memfdMappings(server);
 
     int served = 0;
     int busy = 0;
@@ -101,22 +111,22 @@ class FdExhaustionEndToEndTest {
     assertEquals(ATTEMPTS, served + busy + otherRefusals);
 
     // A real client while out of fds sees the message too.
-    Proc client = Proc.start("client", List.of("1001", "--transport=pipe",
+    Proc client = Proc.start("client", List.of("1001", "--transport=" + transport,
         "--socket=" + socket), Map.of());
     procs.add(client);
     assertTrue(client.waitFor(WAIT) != 0, client::transcript);
     // BUSY when it could not even set up the connection; NO_TRANSPORT naming EMFILE when it could,
-    // but not create the pipe.
+    // but not create the transport's kernel object.
     String outOfFds = "out of file descriptors (limit " + LIMIT + " open files)";
     assertTrue(client.stderr().stream().anyMatch(l -> l.contains(outOfFds)), client::transcript);
     Commands.assertNoStackTrace(client);
 
-    // Two silent connections take the server's last fds (socket and its duplicate each) until the
-    // handshake timeout (5 s): now not even a connection can be set up, and every client gets BUSY
-    // from the accept loop's spare fd.
+    // Silent connections take the server's last fds (socket and its duplicate each; a memfd
+    // client needs up to 10 more than the server had) until the handshake timeout (5 s): now not
+    // even a connection can be set up, and every client gets BUSY from the accept loop's spare fd.
     List<AFUNIXSocket> silent = new ArrayList<>();
     try {
-      for (int i = 0; i < 2; i++) {
+      for (int i = 0; i < 6; i++) {
         silent.add(AFUNIXSocket.connectTo(AFUNIXSocketAddress.of(socket)));
       }
       for (int i = 0; i < 10; i++) {
@@ -169,17 +179,26 @@ class FdExhaustionEndToEndTest {
     server.awaitErr("file descriptors available again", WAIT);
     assertEquals(baseline, awaitFdCount(server, baseline),
         "server fds after the load went away:" + fds(server));
+    assertEquals(mappings, memfdMappings(server), "memfd mappings of the server");
     assertTrue(server.isAlive(), server::transcript);
     Commands.assertNoStackTrace(server);
-    System.out.printf("fd exhaustion: limit %d, %d attempts + 10 with the last fds taken: %d "
-        + "served, %d BUSY, %d other refusals; server CPU %.2f s over %.1f s out of fds; first client served %.0f ms after "
-        + "the load closed (%d refused meanwhile); messages: %s%n", LIMIT, ATTEMPTS, served, busy,
-        otherRefusals, cpuExhausted / TICKS, exhaustedSeconds, recoveryMillis, busyAfter,
-        messages);
+    System.out.printf("fd exhaustion over %s: limit %d, %d attempts + 10 with the last fds "
+        + "taken: %d served, %d BUSY, %d other refusals; server CPU %.2f s over %.1f s out of "
+        + "fds; first client served %.0f ms after the load closed (%d refused meanwhile); "
+        + "messages: %s%n", transport, LIMIT, ATTEMPTS, served, busy, otherRefusals,
+        cpuExhausted / TICKS, exhaustedSeconds, recoveryMillis, busyAfter, messages);
   }
 
-  private static IpcChannel connect(Path socket, long id) throws IOException {
-    return FdipcClient.builder().socket(socket).clientId(id).transports("pipe").connect();
+  private String transport;
+
+  private IpcChannel connect(Path socket, long id) throws IOException {
+    return FdipcClient.builder().socket(socket).clientId(id).transports(transport).connect();
+  }
+
+  private static long memfdMappings(Proc p) throws IOException {
+    try (Stream<String> lines = Files.lines(Path.of("/proc/" + p.pid() + "/maps"))) {
+      return lines.filter(l -> l.contains("/memfd:")).count();
+    }
   }
 
   /** utime + stime of the process, in clock ticks. */
