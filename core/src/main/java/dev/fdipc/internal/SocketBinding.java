@@ -11,6 +11,8 @@ import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.BasicFileAttributes;
+import java.nio.file.attribute.GroupPrincipal;
+import java.nio.file.attribute.PosixFileAttributeView;
 import java.util.Objects;
 import org.newsclub.net.unix.AFUNIXServerSocket;
 import org.newsclub.net.unix.AFUNIXSocket;
@@ -60,6 +62,20 @@ public final class SocketBinding {
    */
   public static SocketBinding bind(Path path, java.util.Set<java.nio.file.attribute.PosixFilePermission> mode)
       throws IOException {
+    return bind(path, mode, null);
+  }
+
+  /**
+   * Binds {@code path} like {@link #bind(Path, java.util.Set)} and gives the socket file
+   * {@code group} before its final mode is set. With a group, only the owner bits of {@code mode}
+   * are in place before the group is changed: the socket is never open to the server's own group
+   * while it belongs to it.
+   *
+   * @param group the socket file's group, or {@code null} for the server's own
+   */
+  public static SocketBinding bind(Path path,
+      java.util.Set<java.nio.file.attribute.PosixFilePermission> mode, GroupPrincipal group)
+      throws IOException {
     Path abs = path.toAbsolutePath();
     int length = abs.toString().getBytes(java.nio.charset.StandardCharsets.UTF_8).length;
     if (length > SUN_PATH_MAX) {
@@ -94,27 +110,78 @@ public final class SocketBinding {
       }
       clearStale(abs);
       AFUNIXServerSocket ss = AFUNIXServerSocket.newInstance();
+      boolean bound = false;
       try {
         ss.setDeleteOnClose(false);
         int bits = modeBits(mode);
         int fd = org.newsclub.net.unix.FileDescriptorCast.using(ss.getFileDescriptor())
             .as(Integer.class);
-        if (LibC.fchmod(fd, bits) != 0) {
+        if (LibC.fchmod(fd, group == null ? bits : bits & 0700) != 0) {
           throw dev.fdipc.spi.NativeIoException.lastError("fchmod");
         }
         ss.bind(AFUNIXSocketAddress.of(abs), BACKLOG);
+        bound = true;
+        if (group != null) {
+          setGroup(abs, group);
+        }
         Files.setPosixFilePermissions(abs, mode);
         Object key = Files.readAttributes(abs, BasicFileAttributes.class,
             LinkOption.NOFOLLOW_LINKS).fileKey();
         return new SocketBinding(abs, ss, key, lockChannel);
       } catch (IOException e) {
         ss.close();
+        if (bound) { // our own socket file, under our lock: no one else's to keep
+          Files.deleteIfExists(abs);
+        }
         throw new IOException("cannot listen on " + abs + ": " + e.getMessage(), e);
       }
     } catch (IOException | RuntimeException e) {
       lockChannel.close();
       throw e;
     }
+  }
+
+  private static void setGroup(Path socket, GroupPrincipal group) throws IOException {
+    try {
+      Files.getFileAttributeView(socket, PosixFileAttributeView.class, LinkOption.NOFOLLOW_LINKS)
+          .setGroup(group);
+    } catch (IOException e) {
+      String why = e instanceof java.nio.file.FileSystemException f && f.getReason() != null
+          ? f.getReason() : e.getMessage();
+      throw new IOException("cannot give the socket to group " + group.getName() + " (" + why
+          + "); the server's user must be a member of that group: choose one from `id -Gn`, "
+          + "or add the user with usermod -aG " + group.getName() + " USER", e);
+    }
+  }
+
+  /**
+   * A warning if the socket's directory is writable by its group or by others, who could then
+   * delete or replace the socket (or, in a sticky directory like /tmp, take its name while the
+   * server is down) and receive the connections meant for this server; empty otherwise.
+   */
+  public static java.util.Optional<String> directoryWarning(Path socket) {
+    Path dir = socket.toAbsolutePath().getParent();
+    int mode;
+    try {
+      mode = (Integer) Files.getAttribute(dir, "unix:mode");
+    } catch (IOException | RuntimeException e) {
+      return java.util.Optional.empty(); // we just bound a socket in it; nothing more to learn
+    }
+    if ((mode & 0022) == 0) {
+      return java.util.Optional.empty();
+    }
+    String who = (mode & 0002) != 0 ? "every user" : "its group";
+    if ((mode & 01000) != 0) {
+      return java.util.Optional.of("socket directory " + dir + " is writable by " + who
+          + " (sticky, like /tmp): they cannot remove " + socket.getFileName() + " while the "
+          + "server runs, but while it is down anyone of them can create a socket by that name "
+          + "and receive the connections of clients that trust it; use $XDG_RUNTIME_DIR or a "
+          + "directory only this user can write (mkdir -m 0700 DIR)");
+    }
+    return java.util.Optional.of("socket directory " + dir + " is writable by " + who
+        + ": anyone of them can delete or replace " + socket.getFileName() + " and receive the "
+        + "connections meant for this server; use $XDG_RUNTIME_DIR or a directory only this user "
+        + "can write (chmod go-w " + dir + ")");
   }
 
   private static int modeBits(java.util.Set<java.nio.file.attribute.PosixFilePermission> mode) {
