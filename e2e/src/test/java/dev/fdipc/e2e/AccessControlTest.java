@@ -179,6 +179,71 @@ class AccessControlTest {
     assertFalse(Files.exists(sock, LinkOption.NOFOLLOW_LINKS), "the socket was left behind");
   }
 
+  /**
+   * The system calls that make the socket, traced with strace(1): the file is created with at
+   * most the owner bits, gets its group and final mode, and only then does the socket listen, so
+   * no one outside the final mode can connect at any moment. (junixsocket's own bind would chmod
+   * the file to 0666 and listen at once.)
+   */
+  @Test
+  void socketGetsItsGroupAndModeBeforeItListens() throws Exception {
+    Assumptions.assumeTrue(hasCommand("strace"), "needs strace(1) to watch the system calls");
+    boolean root = myUid() == 0;
+    Path trace = dir.resolve("trace");
+    List<String> command = new ArrayList<>(List.of("strace", "-f", "--seccomp-bpf", "-qq", "-e",
+        "trace=socket,fchmod,bind,lchown,fchownat,chown,chmod,fchmodat,listen", "-o",
+        trace.toString(), bin("server"), "--socket=" + socket, "--socket-mode=0660"));
+    if (root) {
+      command.add("--socket-group=nogroup");
+    }
+    Proc server = cmd.track(Proc.startRaw("server-strace", command, Map.of()));
+    String ready = server.awaitOut("ready", WAIT);
+    long javaPid = Long.parseLong(ready.replaceAll(".*\\(pid (\\d+)\\).*", "$1"));
+    Process kill = new ProcessBuilder("kill", "-TERM", Long.toString(javaPid)).start();
+    assertEquals(0, kill.waitFor(), "kill -TERM " + javaPid);
+    server.waitFor(WAIT);
+
+    List<String> lines = Files.readAllLines(trace);
+    String path = "\"" + socket + "\"";
+    int bindAt = indexOf(lines, l -> l.contains(" bind(") && l.contains(path) && l.endsWith("= 0"));
+    assertTrue(bindAt >= 0, () -> "no bind of " + path + " in\n" + String.join("\n", lines));
+    String fd = lines.get(bindAt).replaceAll(".* bind\\((\\d+),.*", "$1");
+    String pid = lines.get(bindAt).split(" ")[0];
+    List<String> mine = lines.stream().filter(l -> l.startsWith(pid + " ")
+        && (l.contains("(" + fd + ",") || l.contains(path))).map(l -> l.substring(pid.length())
+        .strip()).toList();
+    String all = String.join("\n", mine);
+    int listenAt = indexOf(mine, l -> l.startsWith("listen(" + fd + ","));
+    assertTrue(listenAt > 0, all);
+    List<String> before = mine.subList(0, listenAt);
+    assertTrue(before.get(0).startsWith("fchmod(" + fd + ", 0600)")
+        || before.get(0).startsWith("fchmod(" + fd + ", 0660)"), all);
+    for (String l : before) {
+      if (l.startsWith("chmod(") || l.startsWith("fchmodat(")) {
+        assertTrue(l.contains(", 0660") || l.contains(", 0600"), "looser mode before listen:\n"
+            + all);
+      }
+    }
+    assertTrue(before.get(before.size() - 1).matches("(chmod|fchmodat)\\(.*0660.*= 0"),
+        "the final mode is not the last thing set before listen:\n" + all);
+    if (root) {
+      int chownAt = indexOf(before, l -> l.matches("(lchown|fchownat|chown)\\(.*65534.*= 0"));
+      assertTrue(chownAt > indexOf(before, l -> l.startsWith("bind(")), all);
+    }
+    assertFalse(mine.subList(listenAt, mine.size()).stream()
+        .anyMatch(l -> l.startsWith("chmod(") || l.startsWith("fchmodat(")),
+        "mode changed after listen:\n" + all);
+  }
+
+  private static int indexOf(List<String> lines, java.util.function.Predicate<String> p) {
+    for (int i = 0; i < lines.size(); i++) {
+      if (p.test(lines.get(i))) {
+        return i;
+      }
+    }
+    return -1;
+  }
+
   @Test
   void unknownSocketGroupIsABadCommandLine() throws Exception {
     Proc server = cmd.startServer("--socket-group=no-such-group-fdipc");
