@@ -268,8 +268,13 @@ public final class ServerSession implements ClientSession {
             List.of()));
         return;
       }
+    } catch (ProtocolException e) {
+      // No ERROR after the handshake for a frame that cannot be read (PROTOCOL.md 8.1); the reason
+      // goes to the log instead.
+      listener.refused(peer, "client " + clientId + " sent a malformed frame after the handshake ("
+          + e.code() + "): " + e.getMessage() + "; dropped");
     } catch (IOException e) {
-      // Reset, malformed frame, or the socket closed by run(): the client is gone either way.
+      // Reset, or the socket closed by run(): the client is gone either way.
     } finally {
       TransportChannel ch = channel;
       if (ch != null) {
