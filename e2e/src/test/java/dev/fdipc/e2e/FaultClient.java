@@ -18,7 +18,7 @@ import org.newsclub.net.unix.AFUNIXSocketAddress;
  * point, then waits for its stdin to close (or does what its mode says).
  *
  * <pre>
- * FaultClient SOCKET TRANSPORT MODE
+ * FaultClient SOCKET TRANSPORT MODE [CLIENT_ID]   (client id 7 by default)
  *   silent   connects and says nothing
  *   hello    connects and sends its HELLO, reads nothing (the ACCEPT and its fds stay queued)
  *   fds      negotiates with FdipcClient: holds the transport's fds
@@ -36,6 +36,7 @@ public final class FaultClient {
     Path socket = Path.of(args[0]);
     String transport = args[1];
     String mode = args[2];
+    long id = args.length > 3 ? Long.parseLong(args[3]) : 7;
     switch (mode) {
       case "silent" -> {
         try (AFUNIXSocket s = AFUNIXSocket.connectTo(AFUNIXSocketAddress.of(socket))) {
@@ -46,20 +47,20 @@ public final class FaultClient {
       case "hello" -> {
         try (AFUNIXSocket s = AFUNIXSocket.connectTo(AFUNIXSocketAddress.of(socket))) {
           OutputStream out = s.getOutputStream();
-          out.write(hello(7, transport));
+          out.write(hello(id, transport));
           out.flush();
           stage("hello");
           waitForStdin();
         }
       }
       case "fds" -> {
-        try (IpcChannel ch = connect(socket, transport)) {
+        try (IpcChannel ch = connect(socket, transport, id)) {
           stage("fds");
           waitForStdin();
         }
       }
       case "mid" -> {
-        try (IpcChannel ch = connect(socket, transport)) {
+        try (IpcChannel ch = connect(socket, transport, id)) {
           byte[] big = new byte[64 * 1024 * 1024 - 1024];
           stage("mid");
           ch.send(big);
@@ -67,7 +68,7 @@ public final class FaultClient {
         }
       }
       case "flood" -> {
-        try (IpcChannel ch = connect(socket, transport)) {
+        try (IpcChannel ch = connect(socket, transport, id)) {
           stage("flood");
           byte[] line = "1".getBytes(StandardCharsets.UTF_8);
           long sent = 0;
@@ -91,17 +92,24 @@ public final class FaultClient {
    */
   static Proc start(Commands commands, Path socket, String transport, String mode)
       throws Exception {
+    return start(commands, socket, transport, mode, 7);
+  }
+
+  /** Like {@link #start(Commands, Path, String, String)}, with the client id to use. */
+  static Proc start(Commands commands, Path socket, String transport, String mode, long id)
+      throws Exception {
     String classes = Path.of(FaultClient.class.getProtectionDomain().getCodeSource().getLocation()
         .toURI()).toString();
     String cp = Proc.ROOT.resolve("dist/target/lib") + "/*:" + classes;
     String javaBin = Path.of(System.getProperty("java.home"), "bin", "java").toString();
     return commands.track(Proc.startRaw("fault-client-" + mode, List.of(javaBin,
         "--enable-native-access=ALL-UNNAMED", "-XX:+UseSerialGC", "-cp", cp,
-        FaultClient.class.getName(), socket.toString(), transport, mode), java.util.Map.of()));
+        FaultClient.class.getName(), socket.toString(), transport, mode, Long.toString(id)),
+        java.util.Map.of()));
   }
 
-  private static IpcChannel connect(Path socket, String transport) throws IOException {
-    return FdipcClient.builder().socket(socket).clientId(7).transports(transport)
+  private static IpcChannel connect(Path socket, String transport, long id) throws IOException {
+    return FdipcClient.builder().socket(socket).clientId(id).transports(transport)
         .maxMessageSize(64 * 1024 * 1024).connect();
   }
 
