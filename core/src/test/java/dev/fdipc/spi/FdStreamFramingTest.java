@@ -99,5 +99,4 @@ class FdStreamFramingTest {
     }
     return m;
   }
-
 }
