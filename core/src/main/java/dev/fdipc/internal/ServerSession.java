@@ -312,19 +312,26 @@ public final class ServerSession implements ClientSession {
    * Drops a client whose transport buffer has stayed full for longer than the send timeout: the
    * blocked send fails with {@link dev.fdipc.PeerClosedException}, the channel delivers what the
    * client already sent and then ends, and the control connection is shut down so that the client
-   * learns it was dropped.
+   * learns it was dropped (after a GOODBYE with reason ERROR that says why).
    */
   void dropSlowReader(long stalledNanos) {
     if (!dropped.compareAndSet(false, true)) {
       return;
     }
-    listener.dropped(this, "client " + clientId + " dropped: it has not read for "
-        + String.format(java.util.Locale.ROOT, "%.1f s", stalledNanos / 1e9)
+    String stalled = String.format(java.util.Locale.ROOT, "%.1f s", stalledNanos / 1e9);
+    listener.dropped(this, "client " + clientId + " dropped: it has not read for " + stalled
         + " (its transport buffer is full; send timeout " + watchdog.timeout().toMillis()
         + " ms)");
     TransportChannel ch = channel;
     if (ch != null) {
       ch.peerGone();
+    }
+    try {
+      // A few bytes on a socket the server has written at most two frames to: this cannot block.
+      control.write(Frame.GOODBYE, Wire.encodeGoodbye(Wire.GOODBYE_ERROR, "dropped by the "
+          + "server: you have not read for " + stalled + " while it waited to send to you"));
+    } catch (IOException e) {
+      // The client is gone already.
     }
     control.shutdown();
   }

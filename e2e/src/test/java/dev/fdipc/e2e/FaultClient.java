@@ -30,6 +30,9 @@ import org.newsclub.net.unix.AFUNIXSocketAddress;
  * </pre>
  */
 public final class FaultClient {
+  private static final java.util.concurrent.CountDownLatch SERVER_GONE =
+      new java.util.concurrent.CountDownLatch(1);
+
   private FaultClient() {}
 
   public static void main(String[] args) throws Exception {
@@ -78,6 +81,9 @@ public final class FaultClient {
               sent++;
             }
           } catch (PeerClosedException e) {
+            // The send fails as soon as the channel learns the server is gone; the listener runs
+            // just after, and not at all once the channel is closed: wait for it first.
+            SERVER_GONE.await(10, java.util.concurrent.TimeUnit.SECONDS);
             System.out.println("dropped: after " + sent + " messages: " + e.getMessage());
           }
         }
@@ -110,7 +116,12 @@ public final class FaultClient {
 
   private static IpcChannel connect(Path socket, String transport, long id) throws IOException {
     return FdipcClient.builder().socket(socket).clientId(id).transports(transport)
-        .maxMessageSize(64 * 1024 * 1024).connect();
+        .maxMessageSize(64 * 1024 * 1024)
+        .onServerGone((goodbye, message) -> {
+          System.out.println("server gone: " + message);
+          SERVER_GONE.countDown();
+        })
+        .connect();
   }
 
   private static void stage(String name) {

@@ -57,6 +57,7 @@ class SlowReaderTest {
 
     String why = server.awaitErr("client 7 dropped: it has not read for", WAIT);
     assertTrue(why.contains("its transport buffer is full"), why);
+    flood.awaitOut("server gone: dropped by the server: you have not read for", WAIT);
     flood.awaitOut("dropped: after", WAIT);
     assertEquals(0, flood.waitFor(WAIT), flood::transcript);
     server.awaitOut("client 7 disconnected", WAIT);
