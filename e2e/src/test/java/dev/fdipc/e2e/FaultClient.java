@@ -106,7 +106,12 @@ public final class FaultClient {
       throws Exception {
     String classes = Path.of(FaultClient.class.getProtectionDomain().getCodeSource().getLocation()
         .toURI()).toString();
-    String cp = Proc.ROOT.resolve("dist/target/lib") + "/*:" + classes;
+    Path lib = Proc.ROOT.resolve("dist/target/lib");
+    if (!java.nio.file.Files.isDirectory(lib)) {
+      throw new AssertionError(lib + " does not exist: build it first with mvn -DskipTests package "
+          + "(mvn verify does it before the e2e tests)");
+    }
+    String cp = lib + "/*:" + classes;
     String javaBin = Path.of(System.getProperty("java.home"), "bin", "java").toString();
     return commands.track(Proc.startRaw("fault-client-" + mode, List.of(javaBin,
         "--enable-native-access=ALL-UNNAMED", "-XX:+UseSerialGC", "-cp", cp,
