@@ -1,6 +1,7 @@
 package dev.fdipc;
 
 import dev.fdipc.internal.ControlConnection;
+import dev.fdipc.internal.SendWatchdog;
 import dev.fdipc.internal.SocketBinding;
 import dev.fdipc.internal.ServerSession;
 import dev.fdipc.spi.TransportSettings;
@@ -56,12 +57,14 @@ public final class FdipcServer implements Closeable {
   private final AtomicLong sessionNumbers = new AtomicLong();
   private final Thread acceptThread;
   private final AtomicBoolean acceptDone = new AtomicBoolean();
+  private final SendWatchdog sendWatchdog;
 
   private FdipcServer(Builder b, List<String> offered) throws IOException {
     this.config = b;
     this.offered = offered;
     this.binding = SocketBinding.bind(b.socket, b.socketMode);
     this.serverSocket = binding.serverSocket();
+    this.sendWatchdog = new SendWatchdog(b.sendTimeout, "fdipc-send-watchdog");
     this.acceptThread = new Thread(this::acceptLoop, "fdipc-accept");
     acceptThread.start();
   }
@@ -135,7 +138,8 @@ public final class FdipcServer implements Closeable {
     ServerSession session;
     try {
       session = new ServerSession(this, new ControlConnection(socket), config.settings(),
-          config.registry, offered, config.handler, config.listener, config.handshakeTimeout);
+          config.registry, offered, config.handler, config.listener, config.handshakeTimeout,
+          sendWatchdog);
     } catch (IOException e) {
       config.listener.warning("could not set up a connection: " + e.getMessage(), e);
       closeQuietly(socket);
@@ -161,6 +165,7 @@ public final class FdipcServer implements Closeable {
 
   private void finishWhenIdle() {
     if (shuttingDown.get() && acceptDone.get() && sessions.isEmpty()) {
+      sendWatchdog.close();
       terminated.countDown();
     }
   }
@@ -261,6 +266,7 @@ public final class FdipcServer implements Closeable {
     private TransportRegistry registry;
     private Duration handshakeTimeout = Duration.ofSeconds(5);
     private Duration shutdownTimeout = Duration.ofSeconds(5);
+    private Duration sendTimeout = Duration.ofSeconds(10);
     private java.util.Set<java.nio.file.attribute.PosixFilePermission> socketMode =
         java.nio.file.attribute.PosixFilePermissions.fromString("rw-------");
 
@@ -358,6 +364,25 @@ public final class FdipcServer implements Closeable {
     /** How long {@link FdipcServer#close()} waits for sessions before closing them; default 5 s. */
     public Builder shutdownTimeout(Duration timeout) {
       this.shutdownTimeout = Objects.requireNonNull(timeout);
+      return this;
+    }
+
+    /**
+     * How long one send of a session handler may wait for a client that does not read; default
+     * 10 s. A client whose transport buffer stays full that long is dropped: the send throws
+     * {@link PeerClosedException}, the session ends, and the listener's
+     * {@link ServerListener#dropped} says why. The queue of messages for one client is therefore
+     * its transport's own bounded buffer, and no client can hold a session thread (or shutdown)
+     * forever. {@link Duration#ZERO} disables the limit.
+     *
+     * @throws IllegalArgumentException if {@code timeout} is negative
+     */
+    public Builder sendTimeout(Duration timeout) {
+      if (timeout.isNegative()) {
+        throw new IllegalArgumentException("send timeout must be 0 (none) or positive: "
+            + timeout);
+      }
+      this.sendTimeout = timeout;
       return this;
     }
 
