@@ -3,6 +3,7 @@ package dev.fdipc;
 import dev.fdipc.internal.Admission;
 import dev.fdipc.internal.ControlConnection;
 import dev.fdipc.internal.Frame;
+import dev.fdipc.internal.SendWatchdog;
 import dev.fdipc.internal.SocketBinding;
 import dev.fdipc.internal.ServerSession;
 import dev.fdipc.internal.Wire;
@@ -63,6 +64,7 @@ public final class FdipcServer implements Closeable {
   private final Thread acceptThread;
   private final AtomicBoolean acceptDone = new AtomicBoolean();
   private final Admission admission;
+  private final SendWatchdog sendWatchdog;
 
   private FdipcServer(Builder b, List<String> offered) throws IOException {
     this.config = b;
@@ -72,6 +74,7 @@ public final class FdipcServer implements Closeable {
     this.binding = SocketBinding.bind(b.socket, b.socketMode, b.socketGroup);
     SocketBinding.directoryWarning(binding.path()).ifPresent(w -> b.listener.warning(w, null));
     this.serverSocket = binding.serverSocket();
+    this.sendWatchdog = new SendWatchdog(b.sendTimeout, "fdipc-send-watchdog");
     this.acceptThread = new Thread(this::acceptLoop, "fdipc-accept");
     acceptThread.start();
   }
@@ -160,7 +163,8 @@ public final class FdipcServer implements Closeable {
         return;
       }
       session = new ServerSession(this, control, config.settings(),
-          config.registry, offered, config.handler, config.listener, config.handshakeTimeout);
+          config.registry, offered, config.handler, config.listener, config.handshakeTimeout,
+          sendWatchdog);
     } catch (IOException e) {
       config.listener.warning("could not set up a connection: " + e.getMessage(), e);
       closeQuietly(socket);
@@ -219,6 +223,7 @@ public final class FdipcServer implements Closeable {
 
   private void finishWhenIdle() {
     if (shuttingDown.get() && acceptDone.get() && sessions.isEmpty()) {
+      sendWatchdog.close();
       terminated.countDown();
     }
   }
@@ -319,6 +324,7 @@ public final class FdipcServer implements Closeable {
     private TransportRegistry registry;
     private Duration handshakeTimeout = DEFAULT_HANDSHAKE_TIMEOUT;
     private Duration shutdownTimeout = Duration.ofSeconds(5);
+    private Duration sendTimeout = Duration.ofSeconds(10);
     private java.util.Set<java.nio.file.attribute.PosixFilePermission> socketMode =
         java.nio.file.attribute.PosixFilePermissions.fromString("rw-------");
     private String socketGroupName;
@@ -521,6 +527,25 @@ public final class FdipcServer implements Closeable {
         throw new IllegalArgumentException("cannot look up socket group '" + name + "': "
             + e.getMessage());
       }
+    }
+
+    /**
+     * How long one send of a session handler may wait for a client that does not read; default
+     * 10 s. A client whose transport buffer stays full that long is dropped: the send throws
+     * {@link PeerClosedException}, the session ends, and the listener's
+     * {@link ServerListener#dropped} says why. The queue of messages for one client is therefore
+     * its transport's own bounded buffer, and no client can hold a session thread (or shutdown)
+     * forever. {@link Duration#ZERO} disables the limit.
+     *
+     * @throws IllegalArgumentException if {@code timeout} is negative
+     */
+    public Builder sendTimeout(Duration timeout) {
+      if (timeout.isNegative()) {
+        throw new IllegalArgumentException("send timeout must be 0 (none) or positive: "
+            + timeout);
+      }
+      this.sendTimeout = timeout;
+      return this;
     }
 
     TransportSettings settings() {

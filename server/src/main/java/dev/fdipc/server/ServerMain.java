@@ -86,6 +86,12 @@ public final class ServerMain implements Callable<Integer> {
           + "memfd.ring-size=1048576. Repeatable.")
   private java.util.Map<String, String> transportOptions = new java.util.LinkedHashMap<>();
 
+  @Option(names = "--send-timeout", paramLabel = "DURATION", defaultValue = "10s",
+      description = "Drop a client that has not read for this long while the server waits to "
+          + "send to it (its transport buffer is full), such as 10s, 500ms or 2m; 0 never drops. "
+          + "Default: ${DEFAULT-VALUE}.")
+  private String sendTimeout;
+
   @Option(names = "--debug", description = "Show stack traces.")
   private boolean debug;
 
@@ -157,6 +163,7 @@ public final class ServerMain implements Callable<Integer> {
       if (allowGids != null) {
         builder.allowGids(allowGids);
       }
+      builder.sendTimeout(duration("--send-timeout", sendTimeout));
       transportOptions.forEach(builder::option);
       server = builder.start();
     } catch (IllegalArgumentException e) {
@@ -178,6 +185,23 @@ public final class ServerMain implements Callable<Integer> {
     server.close();
     out.println("server stopped; removed " + server.socketPath());
     return 0;
+  }
+
+  /** Parses {@code 500ms}, {@code 10s}, {@code 2m} or a plain number of seconds. */
+  static java.time.Duration duration(String option, String text) {
+    java.util.regex.Matcher m = java.util.regex.Pattern.compile("([0-9]{1,9})(ms|s|m)?")
+        .matcher(text.strip());
+    if (!m.matches()) {
+      throw new IllegalArgumentException(option + "=" + text + " is not a duration; write it as "
+          + "a whole number with ms, s or m, such as 500ms, 10s or 2m");
+    }
+    long n = Long.parseLong(m.group(1));
+    String unit = m.group(2) == null ? "s" : m.group(2);
+    return switch (unit) {
+      case "ms" -> java.time.Duration.ofMillis(n);
+      case "m" -> java.time.Duration.ofMinutes(n);
+      default -> java.time.Duration.ofSeconds(n);
+    };
   }
 
   private void list(TransportRegistry registry) {
