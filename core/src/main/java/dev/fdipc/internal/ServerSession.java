@@ -50,6 +50,7 @@ public final class ServerSession implements ClientSession {
   private volatile TransportChannel channel;
   private boolean active;
   private boolean goodbyeRequested;
+  private Runnable handshakeDone = () -> { };
 
   public ServerSession(FdipcServer server, ControlConnection control, TransportSettings settings,
       TransportRegistry registry, List<String> offered, SessionHandler handler,
@@ -90,11 +91,22 @@ public final class ServerSession implements ClientSession {
     return server;
   }
 
+  /** Runs {@code r} on the session's thread when the handshake is over, however it ended. */
+  public void onHandshakeDone(Runnable r) {
+    this.handshakeDone = r;
+  }
+
   /** Runs the whole session on the calling thread; never throws. */
   public void run() {
     Thread watcher = null;
     try {
-      if (!handshake()) {
+      boolean accepted;
+      try {
+        accepted = handshake();
+      } finally {
+        handshakeDone.run();
+      }
+      if (!accepted) {
         return;
       }
       watcher = new Thread(this::watchControl, Thread.currentThread().getName() + "-control");

@@ -53,6 +53,34 @@ public final class ServerMain implements Callable<Integer> {
           + "0660 lets the socket's group connect, 0666 everyone.")
   private String socketMode;
 
+  @Option(names = "--socket-group", paramLabel = "GROUP",
+      description = "Group of the socket file, a name or a number; with --socket-mode=0660 its "
+          + "members can connect. This user must belong to it. Default: this user's group.")
+  private String socketGroup;
+
+  @Option(names = "--allow-uid", split = ",", paramLabel = "UID",
+      description = "Admit only clients with this uid (or a gid from --allow-gid); others are "
+          + "refused with ACCESS_DENIED before anything is created for them. Repeatable. The "
+          + "server's own uid is not implied. Identity comes from the kernel (SO_PEERCRED).")
+  private List<Long> allowUids;
+
+  @Option(names = "--allow-gid", split = ",", paramLabel = "GID",
+      description = "Admit clients whose primary (effective) gid is this one, as SO_PEERCRED "
+          + "reports it at connect time; supplementary groups do not count. Repeatable.")
+  private List<Long> allowGids;
+
+  @Option(names = "--max-connections-per-uid", paramLabel = "N",
+      defaultValue = "" + FdipcServer.DEFAULT_MAX_CONNECTIONS_PER_UID,
+      description = "Most connections one uid may hold at once, handshaking or in session; one "
+          + "more is refused with BUSY. Default: ${DEFAULT-VALUE}.")
+  private int maxConnectionsPerUid;
+
+  @Option(names = "--max-pending-handshakes", paramLabel = "N",
+      defaultValue = "" + FdipcServer.DEFAULT_MAX_PENDING_HANDSHAKES,
+      description = "Most connections accepted but not yet through their handshake (each has 5 s "
+          + "to send its HELLO); one more is refused with BUSY. Default: ${DEFAULT-VALUE}.")
+  private int maxPendingHandshakes;
+
   @Option(names = "--transport-option", paramLabel = "KEY=VALUE",
       description = "An option for a transport, keyed <transport>.<option>, such as "
           + "memfd.ring-size=1048576. Repeatable.")
@@ -126,6 +154,15 @@ public final class ServerMain implements Callable<Integer> {
         builder.maxMessageSize(maxMessageSize);
       }
       builder.socketMode(socketMode);
+      builder.socketGroup(socketGroup)
+          .maxConnectionsPerUid(maxConnectionsPerUid)
+          .maxPendingHandshakes(maxPendingHandshakes);
+      if (allowUids != null) {
+        builder.allowUids(allowUids);
+      }
+      if (allowGids != null) {
+        builder.allowGids(allowGids);
+      }
       builder.sendTimeout(duration("--send-timeout", sendTimeout));
       transportOptions.forEach(builder::option);
       server = builder.start();
