@@ -14,6 +14,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -99,6 +100,7 @@ public final class LoadClient {
     CountDownLatch done = new CountDownLatch(n);
     AtomicLong ok = new AtomicLong();
     AtomicLong replies = new AtomicLong();
+    long[] finished = new long[n]; // System.nanoTime() when each client had its last reply
     List<Thread> threads = new ArrayList<>();
     for (int i = 0; i < n; i++) {
       int index = i;
@@ -113,6 +115,7 @@ public final class LoadClient {
           go.await();
           if (channels[index] != null) {
             exchange(channels[index], id, messages, window, replies);
+            finished[index] = System.nanoTime();
             ok.incrementAndGet();
           }
         } catch (Exception e) {
@@ -141,8 +144,14 @@ public final class LoadClient {
     done.await();
     long elapsed = System.nanoTime() - start;
     failures.forEach(f -> say("failure " + f));
+    // How long each client took: far apart, some clients were starved while others ran.
+    long[] took = Arrays.stream(finished).filter(f -> f != 0)
+        .map(f -> TimeUnit.NANOSECONDS.toMillis(f - start)).sorted().toArray();
     say("done ok=" + ok.get() + " failed=" + (n - ok.get()) + " replies=" + replies.get()
-        + " elapsedMs=" + TimeUnit.NANOSECONDS.toMillis(elapsed));
+        + " elapsedMs=" + TimeUnit.NANOSECONDS.toMillis(elapsed)
+        + " clientMsMin=" + (took.length == 0 ? -1 : took[0])
+        + " clientMsMedian=" + (took.length == 0 ? -1 : took[took.length / 2])
+        + " clientMsMax=" + (took.length == 0 ? -1 : took[took.length - 1]));
     expect(in, "close");
     for (IpcChannel ch : channels) {
       if (ch != null) {

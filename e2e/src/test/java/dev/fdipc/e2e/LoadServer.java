@@ -37,9 +37,9 @@ import javax.management.ObjectName;
  *
  * <ul>
  *   <li>{@code stats}: one line {@code stats threads=N ...} with this process's own figures, read
- *       here: threads from {@code /proc/self/status}, heap used after {@code System.gc()}, the bytes
- *       of reachable objects ({@code live}), open fds
- *       from {@code /proc/self/fd} (by kind), fdipc memfd mappings from {@code /proc/self/maps},
+ *       here: threads and resident KiB from {@code /proc/self/status}, heap used after
+ *       {@code System.gc()}, the bytes of reachable objects ({@code live}), open fds from
+ *       {@code /proc/self/fd} (by kind), fdipc memfd mappings from {@code /proc/self/maps},
  *       sessions, messages checked, violations, refusals and warnings so far;
  *   <li>{@code reset-peak}: restarts the peak thread count, answered by {@code peak-reset}.
  * </ul>
@@ -147,8 +147,9 @@ public final class LoadServer {
     try (Stream<String> maps = Files.lines(Path.of("/proc/self/maps"))) {
       memfdMaps = maps.filter(l -> l.contains("/memfd:fdipc")).count();
     }
-    return "stats threads=" + osThreads() + " javaThreads=" + t.getThreadCount()
-        + " peakJavaThreads=" + t.getPeakThreadCount() + " heap=" + heap + " live=" + liveBytes()
+    return "stats threads=" + status("Threads") + " rss=" + status("VmRSS") + " javaThreads="
+        + t.getThreadCount() + " peakJavaThreads=" + t.getPeakThreadCount() + " heap=" + heap
+        + " live=" + liveBytes()
         + " fds=" + fds
         + " memfdMaps=" + memfdMaps + " mqueueFds=" + kinds.getOrDefault("mqueue", 0)
         + " sessions=" + server.sessionCount() + " messages=" + messages.sum()
@@ -176,16 +177,17 @@ public final class LoadServer {
     }
   }
 
-  private static long osThreads() throws IOException {
+  /** A number from {@code /proc/self/status}, such as Threads or VmRSS (in KiB). */
+  private static long status(String field) throws IOException {
     for (String l : Files.readAllLines(Path.of("/proc/self/status"))) {
-      if (l.startsWith("Threads:")) {
-        return Long.parseLong(l.substring(8).trim());
+      if (l.startsWith(field + ":")) {
+        return Long.parseLong(l.substring(field.length() + 1).replace("kB", "").trim());
       }
     }
-    throw new IOException("no Threads: line in /proc/self/status");
+    throw new IOException("no " + field + ": line in /proc/self/status");
   }
 
-  /** This process's open fds by what they are: socket, pipe, memfd, mqueue, anon_inode:..., file. */
+  /** This process's open fds by kind: socket, pipe, memfd, mqueue, eventfd (anon inodes), file. */
   static Map<String, Integer> fdKinds() throws IOException {
     Map<String, Integer> kinds = new TreeMap<>();
     try (Stream<Path> fds = Files.list(Path.of("/proc/self/fd"))) {

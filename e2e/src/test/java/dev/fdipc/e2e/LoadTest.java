@@ -19,8 +19,8 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * Many concurrent clients over every transport against one server process, each sending numbered,
  * checksummed messages and checking every reply; the server's threads, heap and fds measured by the
- * server itself. The server ({@link LoadServer}) and the clients ({@link LoadClient}) run in JVMs of
- * their own.
+ * server itself. The server ({@link LoadServer}) and the clients ({@link LoadClient}) run in
+ * JVMs of their own.
  *
  * <p>Size: {@code -Dfdipc.load.clients=1000 -Dfdipc.load.messages=1000} (the CI size is
  * {@value #CI_CLIENTS} clients of 1,000 messages), {@code -Dfdipc.load.jvms=4} client processes.
@@ -53,8 +53,8 @@ class LoadTest {
     Path socket = dir.resolve("load.sock");
 
     try (LoadProcs.Server server = new LoadProcs.Server(socket, serverOptions)) {
-      // mqueue: only as many clients as RLIMIT_MSGQUEUE allows a server that is not root; each may
-      // fall back to pipe, since other processes of this user may hold queues the server cannot see.
+      // mqueue: only as many clients as RLIMIT_MSGQUEUE allows a server that is not root; each
+      // may fall back to pipe: other processes of this user may hold queues the server cannot see.
       int mqueue = Math.max(0, Math.min(mqueueWanted != null ? mqueueWanted
           : server.mqueueCapacity(), clients));
       int[] perJvm = new int[jvms];
@@ -100,6 +100,9 @@ class LoadTest {
         long t1 = System.nanoTime();
         procs.forEach(p -> send(p, "go"));
         long clientMillis = 0;
+        long fastest = Long.MAX_VALUE;
+        long slowest = 0;
+        List<Long> medians = new ArrayList<>();
         for (int j = 0; j < jvms; j++) {
           Proc p = procs.get(j);
           Map<String, String> d = LoadProcs.fields(p.awaitOut("done ", phase));
@@ -107,6 +110,9 @@ class LoadTest {
           assertEquals((long) perJvm[j] * messages, Long.parseLong(d.get("replies")),
               p::transcript);
           clientMillis = Math.max(clientMillis, Long.parseLong(d.get("elapsedMs")));
+          fastest = Math.min(fastest, Long.parseLong(d.get("clientMsMin")));
+          slowest = Math.max(slowest, Long.parseLong(d.get("clientMsMax")));
+          medians.add(Long.parseLong(d.get("clientMsMedian")));
         }
         long exchangeNanos = System.nanoTime() - t1;
         LoadProcs.Stats loaded = server.stats();
@@ -126,14 +132,17 @@ class LoadTest {
         double perClient = (double) (peak - start.get("javaThreads")) / clients;
         System.out.printf("LOAD FIGURES: clients=%d (%s; %d client JVMs) messages=%d window=%d"
             + " serverOptions=%s clientOptions=%s | connect all %.1f s, exchange %.1f s"
-            + " (slowest JVM %.1f s), total %.1f s, %.0f round trips/s | server threads"
+            + " (slowest JVM %.1f s; one client's 1,000 messages took %.1f s to %.1f s, medians"
+            + " per JVM %s ms), total %.1f s, %.0f round trips/s | server threads"
             + " (/proc) start=%d connected=%d after=%d; java threads start=%d peak=%d"
             + " (%.2f per client) | heap after GC start=%.1f MiB connected=%.1f MiB"
             + " loaded=%.1f MiB (%.1f KiB per client) after=%.1f MiB; reachable start=%.1f MiB"
             + " loaded=%.1f MiB after=%.1f MiB | fds start=%d connected=%d %s after=%d"
-            + " | memfd mappings connected=%d after=%d | BUSY refusals retried=%d%n",
+            + " | memfd mappings connected=%d after=%d | server RSS start=%.0f MiB"
+            + " loaded=%.0f MiB after=%.0f MiB | BUSY refusals retried=%d%n",
             clients, transports, jvms, messages, window, serverOptions, clientOptions,
-            connectedNanos / 1e9, exchangeNanos / 1e9, clientMillis / 1e3, totalNanos / 1e9,
+            connectedNanos / 1e9, exchangeNanos / 1e9, clientMillis / 1e3, fastest / 1e3,
+            slowest / 1e3, medians, totalNanos / 1e9,
             clients * (double) messages / (exchangeNanos / 1e9),
             start.get("threads"), connected.get("threads"), end.get("threads"),
             start.get("javaThreads"), peak, perClient,
@@ -142,7 +151,8 @@ class LoadTest {
             mib(start.get("live")), mib(loaded.get("live")), mib(end.get("live")),
             start.get("fds"), connected.get("fds"), connected.raw("fdKinds"), end.get("fds"),
             connected.get("memfdMaps"),
-            end.get("memfdMaps"), busy);
+            end.get("memfdMaps"), start.get("rss") / 1024.0, loaded.get("rss") / 1024.0,
+            end.get("rss") / 1024.0, busy);
 
         // Bounded: a session costs the server two threads (its handler and its control-connection
         // watcher), nothing grows with the number of messages, and all of it is returned.

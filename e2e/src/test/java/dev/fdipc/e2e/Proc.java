@@ -105,8 +105,8 @@ final class Proc implements AutoCloseable {
   }
 
   /**
-   * Waits for the {@code n}-th stdout line (1-based) that starts with {@code prefix} and returns it:
-   * for a process that answers the same request more than once.
+   * Waits for the {@code n}-th stdout line (1-based) that starts with {@code prefix} and returns
+   * it: for a process that answers the same request more than once.
    */
   String awaitNthOut(String prefix, int n, Duration timeout) throws InterruptedException {
     int[] seen = {0};
