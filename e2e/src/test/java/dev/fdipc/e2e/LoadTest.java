@@ -29,7 +29,9 @@ import org.junit.jupiter.api.io.TempDir;
  * {@code -Dfdipc.load.transports=memfd} (default pipe,socketpair,memfd) and
  * {@code -Dfdipc.load.mqueue=N} clients over mqueue (default: as many as the server's
  * RLIMIT_MSGQUEUE has room for). The figures go to standard output as a
- * {@code LOAD FIGURES} line.
+ * {@code LOAD FIGURES} line, which surefire keeps in
+ * {@code e2e/target/surefire-reports/dev.fdipc.e2e.LoadTest-output.txt}. Alone, from the root:
+ * {@code mvn -o -B -pl e2e -am test -Dtest=LoadTest -Dsurefire.failIfNoSpecifiedTests=false}.
  */
 @Timeout(value = 20, unit = TimeUnit.MINUTES) // the full size included; every wait has its own
 class LoadTest {

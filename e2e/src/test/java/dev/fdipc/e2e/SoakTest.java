@@ -21,7 +21,9 @@ import org.junit.jupiter.api.io.TempDir;
  * process holds the fds it held after its first cycle.
  *
  * <p>Size: {@code -Dfdipc.soak.cycles=10000} per transport (the CI size is {@value #CI_CYCLES}).
- * The figures go to standard output as {@code SOAK FIGURES} lines.
+ * The figures go to standard output as {@code SOAK FIGURES} lines, which surefire keeps in
+ * {@code e2e/target/surefire-reports/dev.fdipc.e2e.SoakTest-output.txt}. Alone, from the root:
+ * {@code mvn -o -B -pl e2e -am test -Dtest=SoakTest -Dsurefire.failIfNoSpecifiedTests=false}.
  */
 @Timeout(value = 20, unit = TimeUnit.MINUTES) // the full size included; every wait has its own
 class SoakTest {
