@@ -1,11 +1,15 @@
 package dev.fdipc;
 
+import com.sun.jna.Memory;
+import com.sun.jna.Pointer;
 import dev.fdipc.internal.ClientChannel;
 import dev.fdipc.internal.ControlConnection;
 import dev.fdipc.internal.Frame;
+import dev.fdipc.internal.LibC;
 import dev.fdipc.internal.Wire;
 import dev.fdipc.spi.ClientEnd;
 import dev.fdipc.spi.Fd;
+import dev.fdipc.spi.NativeIoException;
 import dev.fdipc.spi.TransportChannel;
 import dev.fdipc.spi.TransportSettings;
 import java.io.IOException;
@@ -20,6 +24,7 @@ import java.util.Objects;
 import java.util.Optional;
 import org.newsclub.net.unix.AFUNIXSocket;
 import org.newsclub.net.unix.AFUNIXSocketAddress;
+import org.newsclub.net.unix.FileDescriptorCast;
 
 /**
  * Opens a client channel to an fdipc server.
@@ -150,10 +155,58 @@ public final class FdipcClient {
       }
     }
 
+    /**
+     * Writes the HELLO with write(2) on the socket's fd rather than through junixsocket, which
+     * closes the socket when a write fails with EPIPE, and with it the ERROR that may be waiting
+     * to be read (see {@link #refusedBeforeHello}). SIGPIPE is ignored by the JVM.
+     */
+    private static void writeHello(ControlConnection control, byte[] frame) throws IOException {
+      int fd = FileDescriptorCast.using(control.socket().getFileDescriptor()).as(Integer.class);
+      try (Memory buf = new Memory(frame.length)) {
+        buf.write(0, frame, 0, frame.length);
+        long off = 0;
+        while (off < frame.length) {
+          long n = LibC.write(fd, Pointer.nativeValue(buf) + off, frame.length - off);
+          if (n < 0) {
+            if (LibC.errno() == LibC.EINTR) {
+              continue;
+            }
+            throw NativeIoException.lastError("write");
+          }
+          off += n;
+        }
+      }
+    }
+
+    /**
+     * A server that refuses a peer on sight (ACCESS_DENIED, BUSY) writes its ERROR and closes
+     * without reading, so the HELLO can fail with a broken pipe while the ERROR waits in this
+     * socket's receive buffer: report that instead of the write error.
+     */
+    private IOException refusedBeforeHello(ControlConnection control, IOException writeFailure) {
+      try {
+        ControlConnection.Received r = control.read(false, System.nanoTime() + 1_000_000_000L);
+        if (r != null && r.frame().type() == Frame.ERROR) {
+          Wire.Error e = Wire.decodeError(r.frame().body());
+          NegotiationException n = new NegotiationException(e.code(), e.message(), e.refusals(),
+              e.offered());
+          n.addSuppressed(writeFailure);
+          return n;
+        }
+      } catch (IOException | RuntimeException e) {
+        writeFailure.addSuppressed(e);
+      }
+      return writeFailure;
+    }
+
     private IpcChannel handshake(ControlConnection control, TransportRegistry reg,
         List<String> accept) throws IOException {
-      control.write(Frame.HELLO, Wire.encodeHello(new Wire.Hello(clientId, maxMessageSize,
-          accept)));
+      try {
+        writeHello(control, Wire.frame(Frame.HELLO, 0, Wire.encodeHello(new Wire.Hello(clientId,
+            maxMessageSize, accept))));
+      } catch (IOException e) {
+        throw refusedBeforeHello(control, e);
+      }
       control.acceptFds(true);
       ControlConnection.Received r;
       try {
