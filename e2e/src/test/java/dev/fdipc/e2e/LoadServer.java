@@ -30,7 +30,8 @@ import javax.management.ObjectName;
  * client, sequence number, payload) and echoes it back. A message that fails a check is reported
  * as a {@code violation} line and ends its session.
  *
- * <p>Arguments: the socket path, then transport options as {@code key=value}. Prints
+ * <p>Arguments: the socket path, then transport options as {@code key=value} and
+ * {@code --max-pending-handshakes=N}. Prints
  * {@code ready pid=N mqueue-capacity=N} once it accepts connections (the capacity is what
  * {@code MqueueTransportProvider.capacity()} states for this process's RLIMIT_MSGQUEUE, -1 if
  * unknown). Standard input takes commands, answered on standard output:
@@ -73,15 +74,18 @@ public final class LoadServer {
             System.err.println("warning: " + message);
           }
         });
+    // Every client of the tests has this uid: the per-uid cap (default 256) would refuse all but
+    // 256 of them. The cap on half-open connections keeps its default (128), as a real server's:
+    // a burst of connections beyond it is refused with BUSY, which the clients count and retry.
+    b.maxConnectionsPerUid(100_000);
     for (int i = 1; i < args.length; i++) {
       String[] kv = args[i].split("=", 2);
-      b.option(kv[0], kv[1]);
+      if (kv[0].equals("--max-pending-handshakes")) {
+        b.maxPendingHandshakes(Integer.parseInt(kv[1]));
+      } else {
+        b.option(kv[0], kv[1]);
+      }
     }
-    // When FdipcServer gets its per-uid connection cap (default 256) and its cap on half-open
-    // connections (default 128), raise both here so that the test's clients, which all share one
-    // uid, can connect at once:
-    //   b.maxConnectionsPerUid(100_000).maxPendingHandshakes(4096);
-    // (the load clients still cope with a BUSY refusal: they count it and retry.)
     try (FdipcServer server = b.start()) {
       say("ready pid=" + ProcessHandle.current().pid() + " transports="
           + String.join(",", server.offeredTransports()) + " mqueue-capacity="

@@ -28,7 +28,8 @@ import org.junit.jupiter.api.io.TempDir;
  * and {@code -Dfdipc.load.clientOptions=memfd.wait=park}; which transports:
  * {@code -Dfdipc.load.transports=memfd} (default pipe,socketpair,memfd) and
  * {@code -Dfdipc.load.mqueue=N} clients over mqueue (default: as many as the server's
- * RLIMIT_MSGQUEUE has room for). The figures go to standard output as a
+ * RLIMIT_MSGQUEUE has room for); {@code -Dfdipc.load.maxPendingHandshakes=8} lowers the server's
+ * cap on half-open connections (default 128) so that clients are refused with BUSY and retry. The figures go to standard output as a
  * {@code LOAD FIGURES} line, which surefire keeps in
  * {@code e2e/target/surefire-reports/dev.fdipc.e2e.LoadTest-output.txt}. Alone, from the root:
  * {@code mvn -o -B -pl e2e -am test -Dtest=LoadTest -Dsurefire.failIfNoSpecifiedTests=false}.
@@ -47,7 +48,12 @@ class LoadTest {
     int messages = Integer.getInteger("fdipc.load.messages", 1000);
     int jvms = Integer.getInteger("fdipc.load.jvms", 4);
     int window = Integer.getInteger("fdipc.load.window", 4);
-    List<String> serverOptions = list(System.getProperty("fdipc.load.serverOptions", ""));
+    List<String> serverOptions = new ArrayList<>(list(System.getProperty(
+        "fdipc.load.serverOptions", "")));
+    Integer pending = Integer.getInteger("fdipc.load.maxPendingHandshakes");
+    if (pending != null) { // below the burst of connections: exercises the clients' BUSY retries
+      serverOptions.add("--max-pending-handshakes=" + pending);
+    }
     List<String> clientOptions = list(System.getProperty("fdipc.load.clientOptions", ""));
     List<String> spread = list(System.getProperty("fdipc.load.transports", SPREAD));
     Integer mqueueWanted = Integer.getInteger("fdipc.load.mqueue");
