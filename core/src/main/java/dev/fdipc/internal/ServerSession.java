@@ -127,14 +127,17 @@ public final class ServerSession implements ClientSession {
         closeQuietly(ch);
       }
       control.shutdown();
-      closeQuietly(control);
+      // The watcher leaves its read before the socket is closed: one that had not reached read(2)
+      // yet would otherwise read the next connection given the freed fd number, stealing another
+      // client's HELLO (and answering it with an ERROR).
       if (watcher != null) {
         try {
-          watcher.join(1000);
+          watcher.join(5000);
         } catch (InterruptedException e) {
           Thread.currentThread().interrupt();
         }
       }
+      closeQuietly(control);
     }
   }
 
