@@ -1,11 +1,15 @@
 package dev.fdipc;
 
+import com.sun.jna.Memory;
+import com.sun.jna.Pointer;
 import dev.fdipc.internal.ClientChannel;
 import dev.fdipc.internal.ControlConnection;
 import dev.fdipc.internal.Frame;
+import dev.fdipc.internal.LibC;
 import dev.fdipc.internal.Wire;
 import dev.fdipc.spi.ClientEnd;
 import dev.fdipc.spi.Fd;
+import dev.fdipc.spi.NativeIoException;
 import dev.fdipc.spi.TransportChannel;
 import dev.fdipc.spi.TransportSettings;
 import java.io.IOException;
@@ -20,6 +24,7 @@ import java.util.Objects;
 import java.util.Optional;
 import org.newsclub.net.unix.AFUNIXSocket;
 import org.newsclub.net.unix.AFUNIXSocketAddress;
+import org.newsclub.net.unix.FileDescriptorCast;
 
 /**
  * Opens a client channel to an fdipc server.
@@ -134,6 +139,7 @@ public final class FdipcClient {
       Path path = FdipcDefaults.socketPath(socket, System.getenv());
       // Not AFUNIXSocket.connectTo: it leaves its socket open until GC when connect(2) fails.
       AFUNIXSocket s = AFUNIXSocket.newInstance();
+      ControlConnection control = null;
       try {
         try {
           s.connect(AFUNIXSocketAddress.of(path));
@@ -143,45 +149,80 @@ public final class FdipcClient {
           ce.initCause(e);
           throw ce;
         }
-        return handshake(new ControlConnection(s), reg, accept);
+        control = new ControlConnection(s);
+        return handshake(control, reg, accept);
       } catch (IOException | RuntimeException e) {
-        s.close();
+        if (control != null) {
+          control.close(); // also the duplicate fd its reader holds, not only the socket
+        } else {
+          s.close();
+        }
         throw e;
       }
     }
 
+    /**
+     * Writes the HELLO with write(2) on the socket's fd rather than through junixsocket, which
+     * closes the socket when a write fails with EPIPE, and with it the ERROR that may be waiting
+     * to be read (see {@link #refusedBeforeHello}). SIGPIPE is ignored by the JVM.
+     */
+    private static void writeHello(ControlConnection control, byte[] frame) throws IOException {
+      int fd = FileDescriptorCast.using(control.socket().getFileDescriptor()).as(Integer.class);
+      try (Memory buf = new Memory(frame.length)) {
+        buf.write(0, frame, 0, frame.length);
+        long off = 0;
+        while (off < frame.length) {
+          long n = LibC.write(fd, Pointer.nativeValue(buf) + off, frame.length - off);
+          if (n < 0) {
+            if (LibC.errno() == LibC.EINTR) {
+              continue;
+            }
+            throw NativeIoException.lastError("write");
+          }
+          off += n;
+        }
+      }
+    }
+
+    /**
+     * A server that refuses a peer on sight (ACCESS_DENIED, BUSY) writes its ERROR and closes
+     * without reading, so the HELLO can fail with a broken pipe while the ERROR waits in this
+     * socket's receive buffer: report that instead of the write error.
+     */
+    private IOException refusedBeforeHello(ControlConnection control, IOException writeFailure) {
+      try {
+        ControlConnection.Received r = control.read(false, System.nanoTime() + 1_000_000_000L);
+        if (r != null && r.frame().type() == Frame.ERROR) {
+          Wire.Error e = Wire.decodeError(r.frame().body());
+          NegotiationException n = new NegotiationException(e.code(), e.message(), e.refusals(),
+              e.offered());
+          n.addSuppressed(writeFailure);
+          return n;
+        }
+      } catch (IOException | RuntimeException e) {
+        writeFailure.addSuppressed(e);
+      }
+      return writeFailure;
+    }
+
     private IpcChannel handshake(ControlConnection control, TransportRegistry reg,
         List<String> accept) throws IOException {
-      // A server that refuses at once (out of fds, say) writes its ERROR and closes before the
-      // HELLO arrives; the HELLO then fails with EPIPE, but the ERROR is there to read. junixsocket
-      // closes its socket on EPIPE, so that read goes through the control connection's own
-      // duplicate (read without fds: an ERROR carries none).
-      IOException helloFailed = null;
       try {
-        control.write(Frame.HELLO, Wire.encodeHello(new Wire.Hello(clientId, maxMessageSize,
-            accept)));
+        writeHello(control, Wire.frame(Frame.HELLO, 0, Wire.encodeHello(new Wire.Hello(clientId,
+            maxMessageSize, accept))));
       } catch (IOException e) {
-        helloFailed = e;
+        throw refusedBeforeHello(control, e);
       }
       control.acceptFds(true);
       ControlConnection.Received r;
       try {
-        r = control.read(helloFailed == null, System.nanoTime() + handshakeTimeout.toNanos());
+        r = control.read(true, System.nanoTime() + handshakeTimeout.toNanos());
       } catch (SocketTimeoutException e) {
         throw new SocketTimeoutException("server at " + control.socket().getRemoteSocketAddress()
             + " did not answer within " + handshakeTimeout.toMillis() + " ms");
-      } catch (IOException e) {
-        if (helloFailed != null) {
-          helloFailed.addSuppressed(e);
-          throw helloFailed;
-        }
-        throw e;
       }
       control.acceptFds(false); // the server has no reason to send more fds; refuse them
       if (r == null) {
-        if (helloFailed != null) {
-          throw helloFailed;
-        }
         throw new IOException("server closed the connection during the handshake");
       }
       List<Fd> fds = r.fds();

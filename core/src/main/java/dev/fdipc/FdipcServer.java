@@ -1,9 +1,11 @@
 package dev.fdipc;
 
+import dev.fdipc.internal.Admission;
 import dev.fdipc.internal.ControlConnection;
 import dev.fdipc.internal.FdReserve;
 import dev.fdipc.internal.Frame;
 import dev.fdipc.internal.LibC;
+import dev.fdipc.internal.SendWatchdog;
 import dev.fdipc.internal.SocketBinding;
 import dev.fdipc.internal.ServerSession;
 import dev.fdipc.internal.Wire;
@@ -12,8 +14,11 @@ import java.io.Closeable;
 import java.io.IOException;
 import java.net.SocketException;
 import java.nio.file.Path;
+import java.nio.file.attribute.GroupPrincipal;
+import java.nio.file.attribute.UserPrincipalNotFoundException;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Collection;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -62,16 +67,31 @@ public final class FdipcServer implements Closeable {
   private final AtomicBoolean acceptDone = new AtomicBoolean();
   private final FdReserve reserve;
   private long refusedOutOfFds;
+  private final Admission admission;
+  private final SendWatchdog sendWatchdog;
 
   private FdipcServer(Builder b, List<String> offered) throws IOException {
     this.config = b;
     this.offered = offered;
-    this.binding = SocketBinding.bind(b.socket, b.socketMode);
+    this.admission = new Admission(b.allowUids, b.allowGids, b.maxConnectionsPerUid,
+        b.maxPendingHandshakes);
+    this.binding = SocketBinding.bind(b.socket, b.socketMode, b.socketGroup);
+    SocketBinding.directoryWarning(binding.path()).ifPresent(w -> b.listener.warning(w, null));
     this.serverSocket = binding.serverSocket();
     this.reserve = new FdReserve(); // after bind: a failed bind leaves nothing to close
+    this.sendWatchdog = new SendWatchdog(b.sendTimeout, "fdipc-send-watchdog");
     this.acceptThread = new Thread(this::acceptLoop, "fdipc-accept");
     acceptThread.start();
   }
+
+  /** The default of {@link Builder#maxConnectionsPerUid(int)}. */
+  public static final int DEFAULT_MAX_CONNECTIONS_PER_UID = 256;
+
+  /** The default of {@link Builder#maxPendingHandshakes(int)}. */
+  public static final int DEFAULT_MAX_PENDING_HANDSHAKES = 128;
+
+  /** The default of {@link Builder#handshakeTimeout(Duration)}. */
+  public static final Duration DEFAULT_HANDSHAKE_TIMEOUT = Duration.ofSeconds(5);
 
   /** A builder with the defaults: socket from {@link FdipcDefaults}, every available transport. */
   public static Builder builder() {
@@ -212,19 +232,28 @@ public final class FdipcServer implements Closeable {
 
   private void startSession(AFUNIXSocket socket) {
     ServerSession session;
+    Admission.Ticket ticket;
+    ControlConnection control = null;
     try {
-      session = new ServerSession(this, new ControlConnection(socket), config.settings(),
-          config.registry, offered, config.handler, config.listener, config.handshakeTimeout);
+      control = new ControlConnection(socket);
+      ticket = admit(control);
+      if (ticket == null) {
+        return;
+      }
+      session = new ServerSession(this, control, config.settings(),
+          config.registry, offered, config.handler, config.listener, config.handshakeTimeout,
+          sendWatchdog);
     } catch (IOException e) {
-      if (LibC.isOutOfFds(e)) {
+      if (control == null && LibC.isOutOfFds(e)) { // no fd for the control connection's reader
         refuseOutOfFds(socket);
         return;
       }
       config.listener.warning("could not set up a connection: " + e.getMessage(), e);
-      closeQuietly(socket);
+      closeQuietly(control == null ? socket : control);
       return;
     }
     noteFdsAvailable();
+    session.onHandshakeDone(ticket::handshakeDone);
     sessions.add(session);
     if (shuttingDown.get()) {
       session.goodbye("server is shutting down");
@@ -233,6 +262,7 @@ public final class FdipcServer implements Closeable {
       try {
         session.run();
       } finally {
+        ticket.release();
         sessions.remove(session);
         if (session.channel() != null) {
           config.listener.sessionEnded(session);
@@ -243,8 +273,40 @@ public final class FdipcServer implements Closeable {
     t.start();
   }
 
+  /**
+   * Applies the access rules and the caps on the accept thread, before anything is created for the
+   * peer: a refused peer gets an ERROR frame at once and its connection is closed. The frame fits
+   * in the empty send buffer of a fresh socket, so writing it does not block the accept loop.
+   *
+   * @return the peer's place in the counts, or {@code null} if it was refused (socket closed)
+   */
+  private Admission.Ticket admit(ControlConnection control) {
+    PeerCredentials peer;
+    try {
+      peer = control.peerCredentials();
+    } catch (IOException e) {
+      config.listener.refused(null, "cannot read peer credentials: " + e.getMessage());
+      closeQuietly(control);
+      return null;
+    }
+    Admission.Decision d = admission.admit(peer);
+    if (d.ticket() != null) {
+      return d.ticket();
+    }
+    config.listener.refused(peer, "new connection refused (" + d.code() + "): " + d.message());
+    try {
+      control.write(Frame.ERROR, Wire.encodeError(d.code(),
+          d.message(), List.of(), offered));
+    } catch (IOException e) {
+      // The peer is gone already; the refusal was reported.
+    }
+    closeQuietly(control);
+    return null;
+  }
+
   private void finishWhenIdle() {
     if (shuttingDown.get() && acceptDone.get() && sessions.isEmpty()) {
+      sendWatchdog.close();
       terminated.countDown();
     }
   }
@@ -343,12 +405,103 @@ public final class FdipcServer implements Closeable {
     private SessionHandler handler;
     private ServerListener listener = new ServerListener() {};
     private TransportRegistry registry;
-    private Duration handshakeTimeout = Duration.ofSeconds(5);
+    private Duration handshakeTimeout = DEFAULT_HANDSHAKE_TIMEOUT;
     private Duration shutdownTimeout = Duration.ofSeconds(5);
+    private Duration sendTimeout = Duration.ofSeconds(10);
     private java.util.Set<java.nio.file.attribute.PosixFilePermission> socketMode =
         java.nio.file.attribute.PosixFilePermissions.fromString("rw-------");
+    private String socketGroupName;
+    private GroupPrincipal socketGroup;
+    private Set<Long> allowUids;
+    private Set<Long> allowGids;
+    private int maxConnectionsPerUid = DEFAULT_MAX_CONNECTIONS_PER_UID;
+    private int maxPendingHandshakes = DEFAULT_MAX_PENDING_HANDSHAKES;
 
     private Builder() {}
+
+    /**
+     * The group the socket file is given, as a name or a number; default: the server's own group.
+     * With {@link #socketMode(String) socketMode("0660")} it lets that group's members connect. The
+     * server's user must be a member of the group (or root), or {@link #start()} fails.
+     */
+    public Builder socketGroup(String group) {
+      this.socketGroupName = group;
+      return this;
+    }
+
+    /**
+     * Admits only peers with one of these uids, or with a primary gid from
+     * {@link #allowGids(Collection)}; default: no uid rule. Identity comes from {@code SO_PEERCRED}
+     * at connect time, never from the client's word; the server's own uid is not implied. Others
+     * are refused with {@link ErrorCode#ACCESS_DENIED} before anything is created for them. An
+     * empty collection removes the rule.
+     */
+    public Builder allowUids(Collection<Long> uids) {
+      this.allowUids = checkIds(uids, "uid");
+      return this;
+    }
+
+    /** Like {@link #allowUids(Collection)}. */
+    public Builder allowUids(long... uids) {
+      return allowUids(java.util.Arrays.stream(uids).boxed().toList());
+    }
+
+    /**
+     * Admits peers whose <em>primary</em> (effective) gid is one of these, as {@code SO_PEERCRED}
+     * reports it at connect time; supplementary groups are not considered. Combined with
+     * {@link #allowUids(Collection)}: a peer matching either list is admitted. Default: no gid
+     * rule; an empty collection removes the rule.
+     */
+    public Builder allowGids(Collection<Long> gids) {
+      this.allowGids = checkIds(gids, "gid");
+      return this;
+    }
+
+    /** Like {@link #allowGids(Collection)}. */
+    public Builder allowGids(long... gids) {
+      return allowGids(java.util.Arrays.stream(gids).boxed().toList());
+    }
+
+    private static Set<Long> checkIds(Collection<Long> ids, String what) {
+      if (ids == null || ids.isEmpty()) {
+        return null;
+      }
+      for (Long id : ids) {
+        if (id == null || id < 0 || id > 0xFFFF_FFFEL) {
+          throw new IllegalArgumentException(what + " " + id + " is not a valid " + what
+              + ": use a number from 0 to 4294967294");
+        }
+      }
+      return Set.copyOf(ids);
+    }
+
+    /**
+     * The most connections one uid may hold at once, counting those still in their handshake;
+     * default 256. One more is refused at once with {@link ErrorCode#BUSY} while other uids still
+     * connect.
+     */
+    public Builder maxConnectionsPerUid(int max) {
+      this.maxConnectionsPerUid = checkCap(max, "maxConnectionsPerUid");
+      return this;
+    }
+
+    /**
+     * The most connections that may be accepted and not have finished their handshake (sent their
+     * HELLO and been answered); default 128. One more is refused at once with
+     * {@link ErrorCode#BUSY}. Each such connection holds a thread until its
+     * {@link #handshakeTimeout(Duration) handshake timeout}, so this bounds what silent peers hold.
+     */
+    public Builder maxPendingHandshakes(int max) {
+      this.maxPendingHandshakes = checkCap(max, "maxPendingHandshakes");
+      return this;
+    }
+
+    private static int checkCap(int max, String what) {
+      if (max < 1) {
+        throw new IllegalArgumentException(what + " must be at least 1, got " + max);
+      }
+      return max;
+    }
 
     /**
      * The socket file's permissions as octal, such as {@code "0660"}; default {@code 0600}, so only
@@ -445,6 +598,39 @@ public final class FdipcServer implements Closeable {
       return this;
     }
 
+    private static GroupPrincipal lookupGroup(String name) {
+      try {
+        // A number that names no group is taken as that gid.
+        return java.nio.file.FileSystems.getDefault().getUserPrincipalLookupService()
+            .lookupPrincipalByGroupName(name);
+      } catch (UserPrincipalNotFoundException e) {
+        throw new IllegalArgumentException("socket group '" + name + "' does not exist: give an "
+            + "existing group name or a number (see getent group)");
+      } catch (IOException e) {
+        throw new IllegalArgumentException("cannot look up socket group '" + name + "': "
+            + e.getMessage());
+      }
+    }
+
+    /**
+     * How long one send of a session handler may wait for a client that does not read; default
+     * 10 s. A client whose transport buffer stays full that long is dropped: the send throws
+     * {@link PeerClosedException}, the session ends, and the listener's
+     * {@link ServerListener#dropped} says why. The queue of messages for one client is therefore
+     * its transport's own bounded buffer, and no client can hold a session thread (or shutdown)
+     * forever. {@link Duration#ZERO} disables the limit.
+     *
+     * @throws IllegalArgumentException if {@code timeout} is negative
+     */
+    public Builder sendTimeout(Duration timeout) {
+      if (timeout.isNegative()) {
+        throw new IllegalArgumentException("send timeout must be 0 (none) or positive: "
+            + timeout);
+      }
+      this.sendTimeout = timeout;
+      return this;
+    }
+
     TransportSettings settings() {
       return new TransportSettings(maxMessageSize, options);
     }
@@ -475,6 +661,7 @@ public final class FdipcServer implements Closeable {
       for (String name : offer) {
         registry.lookup(name).orElseThrow().provider().checkOptions(settings());
       }
+      socketGroup = socketGroupName == null ? null : lookupGroup(socketGroupName);
       socket = FdipcDefaults.socketPath(socket, System.getenv());
       return new FdipcServer(this, new ArrayList<>(offer));
     }

@@ -18,6 +18,17 @@ public interface ServerListener {
   default void warning(String message, Throwable cause) {}
 
   /**
+   * A connected client was dropped by the server, such as one that stopped reading for longer
+   * than the send timeout. Its session ends next ({@link #sessionEnded}). By default reported as a
+   * {@link #warning}.
+   *
+   * @param reason what the client did, one line, starting with {@code client <id> dropped:}
+   */
+  default void dropped(ClientSession session, String reason) {
+    warning(reason, null);
+  }
+
+  /**
    * A session is over and everything it held is released: its channel, its control connection and
    * its kernel objects. Called on the session's thread after the handler returned.
    */

@@ -15,9 +15,13 @@ import java.util.concurrent.atomic.AtomicBoolean;
  */
 public final class ClientChannel implements IpcChannel {
   private final TransportChannel channel;
+  /** How long close() waits for the watcher; it returns at once after the shutdown, normally. */
+  private static final long WATCHER_EXIT_MILLIS = 5000;
+
   private final ControlConnection control;
   private final ServerGoneListener listener;
   private final AtomicBoolean closed = new AtomicBoolean();
+  private Thread watcher;
 
   private ClientChannel(TransportChannel channel, ControlConnection control,
       ServerGoneListener listener) {
@@ -31,6 +35,7 @@ public final class ClientChannel implements IpcChannel {
     ClientChannel c = new ClientChannel(channel, control, listener);
     Thread t = new Thread(c::watch, "fdipc-client-control");
     t.setDaemon(true);
+    c.watcher = t;
     t.start();
     return c;
   }
@@ -93,7 +98,25 @@ public final class ClientChannel implements IpcChannel {
       channel.close();
     } finally {
       control.shutdown();
+      awaitWatcher();
       control.close();
+    }
+  }
+
+  /**
+   * Waits for the watcher to leave its read, which the shutdown ends, before the socket is closed:
+   * a watcher that had not reached read(2) yet would otherwise read whatever connection is given
+   * the freed fd number next, stealing another connection's frame (seen in SoakTest: a handshake
+   * that found the body of its ACCEPT where the header belonged).
+   */
+  private void awaitWatcher() {
+    if (Thread.currentThread() == watcher) {
+      return; // close() from the ServerGoneListener: the watcher is past its read
+    }
+    try {
+      watcher.join(WATCHER_EXIT_MILLIS);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
     }
   }
 

@@ -112,6 +112,17 @@ public final class LibC {
     return false;
   }
 
+  public static final int AF_UNIX = 1;
+  public static final int SOCK_STREAM = 1;
+  public static final int SOCK_CLOEXEC = O_CLOEXEC;
+
+  public static native int socket(int domain, int type, int protocol);
+
+  /** {@code addr} is a whole {@code struct sockaddr_un} as laid out in memory. */
+  public static native int bind(int fd, byte[] addr, int addrLength);
+
+  public static native int listen(int fd, int backlog);
+
   /** Variadic calls: direct mapping does not set up varargs correctly. */
   interface Variadic extends Library {
     Variadic INSTANCE = Native.load(Platform.C_LIBRARY_NAME, Variadic.class);

@@ -37,6 +37,12 @@ public final class ServerSession implements ClientSession {
   private final SessionHandler handler;
   private final ServerListener listener;
   private final Duration handshakeTimeout;
+  private final SendWatchdog watchdog;
+  private final IpcChannel watchedChannel = new WatchedChannel();
+  private final java.util.concurrent.atomic.AtomicBoolean dropped =
+      new java.util.concurrent.atomic.AtomicBoolean();
+  /** {@link System#nanoTime()} when the handler's current send began; 0 while none is under way. */
+  private volatile long sendingSince;
 
   private PeerCredentials peer;
   private long clientId;
@@ -44,10 +50,11 @@ public final class ServerSession implements ClientSession {
   private volatile TransportChannel channel;
   private boolean active;
   private boolean goodbyeRequested;
+  private Runnable handshakeDone = () -> { };
 
   public ServerSession(FdipcServer server, ControlConnection control, TransportSettings settings,
       TransportRegistry registry, List<String> offered, SessionHandler handler,
-      ServerListener listener, Duration handshakeTimeout) {
+      ServerListener listener, Duration handshakeTimeout, SendWatchdog watchdog) {
     this.server = server;
     this.control = control;
     this.settings = settings;
@@ -56,6 +63,7 @@ public final class ServerSession implements ClientSession {
     this.handler = handler;
     this.listener = listener;
     this.handshakeTimeout = handshakeTimeout;
+    this.watchdog = watchdog;
   }
 
   @Override
@@ -75,7 +83,7 @@ public final class ServerSession implements ClientSession {
 
   @Override
   public IpcChannel channel() {
-    return channel;
+    return channel == null ? null : watchedChannel;
   }
 
   @Override
@@ -83,35 +91,53 @@ public final class ServerSession implements ClientSession {
     return server;
   }
 
+  /** Runs {@code r} on the session's thread when the handshake is over, however it ended. */
+  public void onHandshakeDone(Runnable r) {
+    this.handshakeDone = r;
+  }
+
   /** Runs the whole session on the calling thread; never throws. */
   public void run() {
     Thread watcher = null;
     try {
-      if (!handshake()) {
+      boolean accepted;
+      try {
+        accepted = handshake();
+      } finally {
+        handshakeDone.run();
+      }
+      if (!accepted) {
         return;
       }
       watcher = new Thread(this::watchControl, Thread.currentThread().getName() + "-control");
       watcher.setDaemon(true);
       watcher.start();
+      watchdog.watch(this);
       try {
         handler.handle(this);
       } catch (Exception | LinkageError e) {
-        listener.warning("session handler for client " + clientId + " failed: " + e, e);
+        if (!dropped.get()) { // a dropped client's failed send is expected and already logged
+          listener.warning("session handler for client " + clientId + " failed: " + e, e);
+        }
       }
     } finally {
+      watchdog.unwatch(this);
       TransportChannel ch = channel;
       if (ch != null) {
         closeQuietly(ch);
       }
       control.shutdown();
-      closeQuietly(control);
+      // The watcher leaves its read before the socket is closed: one that had not reached read(2)
+      // yet would otherwise read the next connection given the freed fd number, stealing another
+      // client's HELLO (and answering it with an ERROR).
       if (watcher != null) {
         try {
-          watcher.join(1000);
+          watcher.join(5000);
         } catch (InterruptedException e) {
           Thread.currentThread().interrupt();
         }
       }
+      closeQuietly(control);
     }
   }
 
@@ -272,9 +298,14 @@ public final class ServerSession implements ClientSession {
         } catch (IOException gone) {
           // the client is gone already; the drop was logged
         }
+        return;
       }
+      // No ERROR after the handshake for a frame that cannot be read (PROTOCOL.md 8.1); the reason
+      // goes to the log instead.
+      listener.refused(peer, "client " + clientId + " sent a malformed frame after the handshake ("
+          + e.code() + "): " + e.getMessage() + "; dropped");
     } catch (IOException e) {
-      // Reset, malformed frame, or the socket closed by run(): the client is gone either way.
+      // Reset, or the socket closed by run(): the client is gone either way.
     } finally {
       TransportChannel ch = channel;
       if (ch != null) {
@@ -302,6 +333,95 @@ public final class ServerSession implements ClientSession {
       }
     }
     ch.peerGone();
+  }
+
+  long sendingSince() {
+    return sendingSince;
+  }
+
+  /**
+   * Drops a client whose transport buffer has stayed full for longer than the send timeout: the
+   * blocked send fails with {@link dev.fdipc.PeerClosedException}, the channel delivers what the
+   * client already sent and then ends, and the control connection is shut down so that the client
+   * learns it was dropped (after a GOODBYE with reason ERROR that says why).
+   */
+  void dropSlowReader(long stalledNanos) {
+    if (!dropped.compareAndSet(false, true)) {
+      return;
+    }
+    String stalled = String.format(java.util.Locale.ROOT, "%.1f s", stalledNanos / 1e9);
+    listener.dropped(this, "client " + clientId + " dropped: it has not read for " + stalled
+        + " (its transport buffer is full; send timeout " + watchdog.timeout().toMillis()
+        + " ms)");
+    TransportChannel ch = channel;
+    if (ch != null) {
+      ch.peerGone();
+    }
+    try {
+      // A few bytes on a socket the server has written at most two frames to: this cannot block.
+      control.write(Frame.GOODBYE, Wire.encodeGoodbye(Wire.GOODBYE_ERROR, "dropped by the "
+          + "server: you have not read for " + stalled + " while it waited to send to you"));
+    } catch (IOException e) {
+      // The client is gone already.
+    }
+    control.shutdown();
+  }
+
+  /**
+   * The channel the handler sees: the transport's, with each send's start published for the
+   * {@link SendWatchdog}. Sends are serialized here so that the published time is the one of the
+   * send that is actually waiting for the client.
+   */
+  private final class WatchedChannel implements IpcChannel {
+    private final java.util.concurrent.locks.ReentrantLock sendLock =
+        new java.util.concurrent.locks.ReentrantLock();
+
+    @Override
+    public String transport() {
+      return channel.transport();
+    }
+
+    @Override
+    public int maxMessageSize() {
+      return channel.maxMessageSize();
+    }
+
+    @Override
+    public void send(java.nio.ByteBuffer message) throws IOException {
+      sendLock.lock();
+      try {
+        long now = System.nanoTime();
+        sendingSince = now == 0 ? 1 : now;
+        try {
+          channel.send(message);
+        } finally {
+          sendingSince = 0;
+        }
+      } finally {
+        sendLock.unlock();
+      }
+    }
+
+    @Override
+    public int receive(java.nio.ByteBuffer dst, long timeout, java.util.concurrent.TimeUnit unit)
+        throws IOException {
+      return channel.receive(dst, timeout, unit);
+    }
+
+    @Override
+    public boolean isOpen() {
+      return channel.isOpen();
+    }
+
+    @Override
+    public void close() throws IOException {
+      channel.close();
+    }
+
+    @Override
+    public String toString() {
+      return channel.toString();
+    }
   }
 
   /** Ends the session now: wakes the handler with a closed channel. */

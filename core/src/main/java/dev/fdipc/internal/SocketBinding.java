@@ -11,6 +11,8 @@ import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.BasicFileAttributes;
+import java.nio.file.attribute.GroupPrincipal;
+import java.nio.file.attribute.PosixFileAttributeView;
 import java.util.Objects;
 import org.newsclub.net.unix.AFUNIXServerSocket;
 import org.newsclub.net.unix.AFUNIXSocket;
@@ -27,11 +29,13 @@ import org.newsclub.net.unix.AFUNIXSocketAddress;
  * touched. At close the socket file is removed only if it is still the inode this server created.
  * The lock file stays: deleting it would reopen the race it closes.
  *
- * <p>The socket file never has a looser mode than the one asked for: Linux creates it with the
- * socket inode's mode masked by the umask, so the socket is {@code fchmod}ed before {@code bind},
- * and {@code chmod}ed to the exact mode after (undoing what the umask removed). Binding elsewhere
- * and linking into place does not work: junixsocket closes a listening socket whose bound path is
- * gone.
+ * <p>The socket file never has a looser mode than the one asked for, and nobody can connect
+ * before it has its final group and mode: Linux creates it with the socket inode's mode masked by
+ * the umask, so the socket is {@code fchmod}ed before {@code bind}, given its group, {@code chmod}ed
+ * to the exact mode (undoing what the umask removed), and only then put in {@code listen}. These
+ * calls are made directly, not through junixsocket, whose bind sets the file to 0666 and listens
+ * at once. Binding elsewhere and linking into place does not work: junixsocket closes a listening
+ * socket whose bound path is gone.
  */
 public final class SocketBinding {
   private static final int S_IFMT = 0170000;
@@ -43,12 +47,14 @@ public final class SocketBinding {
   private final AFUNIXServerSocket serverSocket;
   private final Object inode;
   private final FileChannel lockChannel;
+  private final int fd;
   private boolean closed;
 
-  private SocketBinding(Path path, AFUNIXServerSocket serverSocket, Object inode,
+  private SocketBinding(Path path, AFUNIXServerSocket serverSocket, int fd, Object inode,
       FileChannel lockChannel) {
     this.path = path;
     this.serverSocket = serverSocket;
+    this.fd = fd;
     this.inode = inode;
     this.lockChannel = lockChannel;
   }
@@ -59,6 +65,20 @@ public final class SocketBinding {
    * @param mode the socket file's permissions, such as {@code rw-------}
    */
   public static SocketBinding bind(Path path, java.util.Set<java.nio.file.attribute.PosixFilePermission> mode)
+      throws IOException {
+    return bind(path, mode, null);
+  }
+
+  /**
+   * Binds {@code path} like {@link #bind(Path, java.util.Set)} and gives the socket file
+   * {@code group} before its final mode is set. With a group, only the owner bits of {@code mode}
+   * are in place before the group is changed: the socket is never open to the server's own group
+   * while it belongs to it.
+   *
+   * @param group the socket file's group, or {@code null} for the server's own
+   */
+  public static SocketBinding bind(Path path,
+      java.util.Set<java.nio.file.attribute.PosixFilePermission> mode, GroupPrincipal group)
       throws IOException {
     Path abs = path.toAbsolutePath();
     int length = abs.toString().getBytes(java.nio.charset.StandardCharsets.UTF_8).length;
@@ -93,28 +113,133 @@ public final class SocketBinding {
             + " (it holds " + lockPath + "); stop it or choose another --socket");
       }
       clearStale(abs);
-      AFUNIXServerSocket ss = AFUNIXServerSocket.newInstance();
-      try {
-        ss.setDeleteOnClose(false);
-        int bits = modeBits(mode);
-        int fd = org.newsclub.net.unix.FileDescriptorCast.using(ss.getFileDescriptor())
-            .as(Integer.class);
-        if (LibC.fchmod(fd, bits) != 0) {
-          throw dev.fdipc.spi.NativeIoException.lastError("fchmod");
-        }
-        ss.bind(AFUNIXSocketAddress.of(abs), BACKLOG);
-        Files.setPosixFilePermissions(abs, mode);
-        Object key = Files.readAttributes(abs, BasicFileAttributes.class,
-            LinkOption.NOFOLLOW_LINKS).fileKey();
-        return new SocketBinding(abs, ss, key, lockChannel);
-      } catch (IOException e) {
-        ss.close();
-        throw new IOException("cannot listen on " + abs + ": " + e.getMessage(), e);
-      }
+      return listen(abs, modeBits(mode), group, lockChannel);
     } catch (IOException | RuntimeException e) {
       lockChannel.close();
       throw e;
     }
+  }
+
+  /**
+   * socket, fchmod, bind, chown, chmod, listen, by hand: junixsocket's bind chmods the new socket
+   * file to 0666 (checked with strace on 2.11.1), which would let anyone connect until the mode is
+   * set, and it listens at once. Here the file is created with at most the final mode's owner bits
+   * (the socket's own mode before bind), and nobody can connect at all until it has its final
+   * group and mode, because listen comes last. junixsocket takes over the listening fd but does
+   * not own it: closing the server socket leaves the fd open, so {@link #close()} closes it.
+   */
+  private static SocketBinding listen(Path abs, int bits, GroupPrincipal group,
+      FileChannel lockChannel) throws IOException {
+    int fd = LibC.socket(LibC.AF_UNIX, LibC.SOCK_STREAM | LibC.SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+      throw new IOException("cannot listen on " + abs + ": "
+          + dev.fdipc.spi.NativeIoException.lastError("socket").getMessage());
+    }
+    AFUNIXServerSocket ss = null;
+    boolean bound = false;
+    try {
+      if (LibC.fchmod(fd, group == null ? bits : bits & 0700) != 0) {
+        throw dev.fdipc.spi.NativeIoException.lastError("fchmod");
+      }
+      byte[] addr = sockaddrUn(abs);
+      if (LibC.bind(fd, addr, addr.length) != 0) {
+        throw dev.fdipc.spi.NativeIoException.lastError("bind");
+      }
+      bound = true;
+      if (group != null) {
+        setGroup(abs, group);
+      }
+      Files.setPosixFilePermissions(abs, permissions(bits)); // undoes what the umask removed
+      if (LibC.listen(fd, BACKLOG) != 0) {
+        throw dev.fdipc.spi.NativeIoException.lastError("listen");
+      }
+      ss = org.newsclub.net.unix.FileDescriptorCast.unsafeUsing(fd).as(AFUNIXServerSocket.class);
+      ss.setDeleteOnClose(false);
+      Object key = Files.readAttributes(abs, BasicFileAttributes.class,
+          LinkOption.NOFOLLOW_LINKS).fileKey();
+      return new SocketBinding(abs, ss, fd, key, lockChannel);
+    } catch (IOException | RuntimeException e) {
+      if (ss != null) {
+        closeQuietly(ss);
+      }
+      LibC.close(fd);
+      if (bound) { // our own socket file, under our lock: no one else's to keep
+        Files.deleteIfExists(abs);
+      }
+      throw new IOException("cannot listen on " + abs + ": " + e.getMessage(), e);
+    }
+  }
+
+  /** {@code struct sockaddr_un} for {@code path}: sa_family in host order, path, NUL. */
+  private static byte[] sockaddrUn(Path path) {
+    byte[] p = path.toString().getBytes(java.nio.charset.StandardCharsets.UTF_8);
+    java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(2 + p.length + 1)
+        .order(java.nio.ByteOrder.nativeOrder());
+    b.putShort((short) LibC.AF_UNIX).put(p).put((byte) 0);
+    return b.array();
+  }
+
+  private static java.util.Set<java.nio.file.attribute.PosixFilePermission> permissions(int bits) {
+    java.util.Set<java.nio.file.attribute.PosixFilePermission> perms =
+        java.util.EnumSet.noneOf(java.nio.file.attribute.PosixFilePermission.class);
+    for (java.nio.file.attribute.PosixFilePermission p
+        : java.nio.file.attribute.PosixFilePermission.values()) {
+      if ((bits & (0400 >> p.ordinal())) != 0) {
+        perms.add(p);
+      }
+    }
+    return perms;
+  }
+
+  private static void closeQuietly(java.io.Closeable c) {
+    try {
+      c.close();
+    } catch (IOException ignored) {
+      // failing already; the first error is the one to report
+    }
+  }
+
+  private static void setGroup(Path socket, GroupPrincipal group) throws IOException {
+    try {
+      Files.getFileAttributeView(socket, PosixFileAttributeView.class, LinkOption.NOFOLLOW_LINKS)
+          .setGroup(group);
+    } catch (IOException e) {
+      String why = e instanceof java.nio.file.FileSystemException f && f.getReason() != null
+          ? f.getReason() : e.getMessage();
+      throw new IOException("cannot give the socket to group " + group.getName() + " (" + why
+          + "); the server's user must be a member of that group: choose one from `id -Gn`, "
+          + "or add the user with usermod -aG " + group.getName() + " USER", e);
+    }
+  }
+
+  /**
+   * A warning if the socket's directory is writable by its group or by others, who could then
+   * delete or replace the socket (or, in a sticky directory like /tmp, take its name while the
+   * server is down) and receive the connections meant for this server; empty otherwise.
+   */
+  public static java.util.Optional<String> directoryWarning(Path socket) {
+    Path dir = socket.toAbsolutePath().getParent();
+    int mode;
+    try {
+      mode = (Integer) Files.getAttribute(dir, "unix:mode");
+    } catch (IOException | RuntimeException e) {
+      return java.util.Optional.empty(); // we just bound a socket in it; nothing more to learn
+    }
+    if ((mode & 0022) == 0) {
+      return java.util.Optional.empty();
+    }
+    String who = (mode & 0002) != 0 ? "every user" : "its group";
+    if ((mode & 01000) != 0) {
+      return java.util.Optional.of("socket directory " + dir + " is writable by " + who
+          + " (sticky, like /tmp): they cannot remove " + socket.getFileName() + " while the "
+          + "server runs, but while it is down anyone of them can create a socket by that name "
+          + "and receive the connections of clients that trust it; use $XDG_RUNTIME_DIR or a "
+          + "directory only this user can write (mkdir -m 0700 DIR)");
+    }
+    return java.util.Optional.of("socket directory " + dir + " is writable by " + who
+        + ": anyone of them can delete or replace " + socket.getFileName() + " and receive the "
+        + "connections meant for this server; use $XDG_RUNTIME_DIR or a directory only this user "
+        + "can write (chmod go-w " + dir + ")");
   }
 
   private static int modeBits(java.util.Set<java.nio.file.attribute.PosixFilePermission> mode) {
@@ -181,6 +306,7 @@ public final class SocketBinding {
     } catch (IOException ignored) {
       // closing a listening socket does not fail in a way anyone can act on
     }
+    LibC.close(fd); // junixsocket does not close an fd it was handed (unsafeUsing)
     try {
       Object now = Files.readAttributes(path, BasicFileAttributes.class,
           LinkOption.NOFOLLOW_LINKS).fileKey();

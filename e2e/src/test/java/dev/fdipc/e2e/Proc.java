@@ -104,10 +104,26 @@ final class Proc implements AutoCloseable {
     return await(err, l -> l.contains(text), "stderr line containing '" + text + "'", timeout);
   }
 
+  /**
+   * Waits for the {@code n}-th stdout line (1-based) that starts with {@code prefix} and returns
+   * it: for a process that answers the same request more than once.
+   */
+  String awaitNthOut(String prefix, int n, Duration timeout) throws InterruptedException {
+    int[] seen = {0};
+    return await(out, l -> l.startsWith(prefix) && ++seen[0] == n,
+        "stdout line #" + n + " starting with '" + prefix + "'", timeout, () -> seen[0] = 0);
+  }
+
+  private String await(List<String> lines, Predicate<String> p, String what, Duration timeout)
+      throws InterruptedException {
+    return await(lines, p, what, timeout, () -> { });
+  }
+
   private synchronized String await(List<String> lines, Predicate<String> p, String what,
-      Duration timeout) throws InterruptedException {
+      Duration timeout, Runnable beforeEachScan) throws InterruptedException {
     long deadline = System.nanoTime() + timeout.toNanos();
     while (true) {
+      beforeEachScan.run();
       for (String l : lines) {
         if (p.test(l)) {
           return l;

@@ -54,10 +54,44 @@ public final class ServerMain implements Callable<Integer> {
           + "0660 lets the socket's group connect, 0666 everyone.")
   private String socketMode;
 
+  @Option(names = "--socket-group", paramLabel = "GROUP",
+      description = "Group of the socket file, a name or a number; with --socket-mode=0660 its "
+          + "members can connect. This user must belong to it. Default: this user's group.")
+  private String socketGroup;
+
+  @Option(names = "--allow-uid", split = ",", paramLabel = "UID",
+      description = "Admit only clients with this uid (or a gid from --allow-gid); others are "
+          + "refused with ACCESS_DENIED before anything is created for them. Repeatable. The "
+          + "server's own uid is not implied. Identity comes from the kernel (SO_PEERCRED).")
+  private List<Long> allowUids;
+
+  @Option(names = "--allow-gid", split = ",", paramLabel = "GID",
+      description = "Admit clients whose primary (effective) gid is this one, as SO_PEERCRED "
+          + "reports it at connect time; supplementary groups do not count. Repeatable.")
+  private List<Long> allowGids;
+
+  @Option(names = "--max-connections-per-uid", paramLabel = "N",
+      defaultValue = "" + FdipcServer.DEFAULT_MAX_CONNECTIONS_PER_UID,
+      description = "Most connections one uid may hold at once, handshaking or in session; one "
+          + "more is refused with BUSY. Default: ${DEFAULT-VALUE}.")
+  private int maxConnectionsPerUid;
+
+  @Option(names = "--max-pending-handshakes", paramLabel = "N",
+      defaultValue = "" + FdipcServer.DEFAULT_MAX_PENDING_HANDSHAKES,
+      description = "Most connections accepted but not yet through their handshake (each has 5 s "
+          + "to send its HELLO); one more is refused with BUSY. Default: ${DEFAULT-VALUE}.")
+  private int maxPendingHandshakes;
+
   @Option(names = "--transport-option", paramLabel = "KEY=VALUE",
       description = "An option for a transport, keyed <transport>.<option>, such as "
           + "memfd.ring-size=1048576. Repeatable.")
   private java.util.Map<String, String> transportOptions = new java.util.LinkedHashMap<>();
+
+  @Option(names = "--send-timeout", paramLabel = "DURATION", defaultValue = "10s",
+      description = "Drop a client that has not read for this long while the server waits to "
+          + "send to it (its transport buffer is full), such as 10s, 500ms or 2m; 0 never drops. "
+          + "Default: ${DEFAULT-VALUE}.")
+  private String sendTimeout;
 
   @Option(names = "--debug", description = "Show stack traces.")
   private boolean debug;
@@ -121,6 +155,16 @@ public final class ServerMain implements Callable<Integer> {
         builder.maxMessageSize(maxMessageSize);
       }
       builder.socketMode(socketMode);
+      builder.socketGroup(socketGroup)
+          .maxConnectionsPerUid(maxConnectionsPerUid)
+          .maxPendingHandshakes(maxPendingHandshakes);
+      if (allowUids != null) {
+        builder.allowUids(allowUids);
+      }
+      if (allowGids != null) {
+        builder.allowGids(allowGids);
+      }
+      builder.sendTimeout(duration("--send-timeout", sendTimeout));
       transportOptions.forEach(builder::option);
       server = builder.start();
     } catch (IllegalArgumentException e) {
@@ -144,6 +188,23 @@ public final class ServerMain implements Callable<Integer> {
     server.close();
     out.println("server stopped; removed " + server.socketPath());
     return 0;
+  }
+
+  /** Parses {@code 500ms}, {@code 10s}, {@code 2m} or a plain number of seconds. */
+  static java.time.Duration duration(String option, String text) {
+    java.util.regex.Matcher m = java.util.regex.Pattern.compile("([0-9]{1,9})(ms|s|m)?")
+        .matcher(text.strip());
+    if (!m.matches()) {
+      throw new IllegalArgumentException(option + "=" + text + " is not a duration; write it as "
+          + "a whole number with ms, s or m, such as 500ms, 10s or 2m");
+    }
+    long n = Long.parseLong(m.group(1));
+    String unit = m.group(2) == null ? "s" : m.group(2);
+    return switch (unit) {
+      case "ms" -> java.time.Duration.ofMillis(n);
+      case "m" -> java.time.Duration.ofMinutes(n);
+      default -> java.time.Duration.ofSeconds(n);
+    };
   }
 
   private void list(TransportRegistry registry) {

@@ -1,0 +1,95 @@
+package dev.fdipc;
+
+import static java.util.concurrent.TimeUnit.SECONDS;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.fdipc.negotiation.TestPipeProvider;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.LinkedBlockingQueue;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * {@link FdipcServer.Builder#sendTimeout}: a handler sending to a client that never reads is
+ * released with {@link PeerClosedException} once the client's buffer has stayed full for the
+ * timeout, the listener hears why, and another client is served meanwhile.
+ */
+@Timeout(30)
+class SendTimeoutTest {
+  @TempDir
+  Path dir;
+
+  private FdipcServer server;
+
+  @AfterEach
+  void tearDown() {
+    if (server != null) {
+      server.close();
+    }
+  }
+
+  @Test
+  void handlerSendToClientThatNeverReadsFailsAfterTheTimeout() throws Exception {
+    Path socket = dir.resolve("s.sock");
+    TransportRegistry reg = TransportRegistry.of(new TestPipeProvider("pipe"));
+    BlockingQueue<String> dropped = new LinkedBlockingQueue<>();
+    BlockingQueue<Object> outcome = new LinkedBlockingQueue<>();
+    server = FdipcServer.builder().socket(socket).registry(reg)
+        .sendTimeout(Duration.ofMillis(300))
+        .listener(new ServerListener() {
+          @Override
+          public void dropped(ClientSession session, String reason) {
+            dropped.add(reason);
+          }
+        })
+        .handler(s -> {
+          if (s.clientId() == 2) { // a well-behaved echo client
+            byte[] m;
+            while ((m = s.channel().receive()) != null) {
+              s.channel().send(m);
+            }
+            return;
+          }
+          try {
+            while (true) {
+              s.channel().send(new byte[1000]);
+            }
+          } catch (IOException e) {
+            outcome.add(e);
+          }
+        })
+        .start();
+    try (IpcChannel deaf = FdipcClient.builder().socket(socket).registry(reg).clientId(1)
+            .connect();
+        IpcChannel echo = FdipcClient.builder().socket(socket).registry(reg).clientId(2)
+            .connect()) {
+      Object o = outcome.poll(10, SECONDS);
+      assertNotNull(o, "the handler's send never failed");
+      assertTrue(o instanceof PeerClosedException, () -> "unexpected " + o);
+      String why = dropped.poll(10, SECONDS);
+      assertNotNull(why, "the listener was not told");
+      assertTrue(why.startsWith("client 1 dropped: it has not read for "), why);
+      assertTrue(why.contains("its transport buffer is full"), why);
+      byte[] m = {1, 2, 3};
+      echo.send(m);
+      assertArrayEquals(m, echo.receive(10, SECONDS));
+      assertEquals(null, dropped.poll(), "only the client that stopped reading is dropped");
+    }
+  }
+
+  @Test
+  void negativeSendTimeoutIsRejected() {
+    IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+        () -> FdipcServer.builder().sendTimeout(Duration.ofSeconds(-1)));
+    assertTrue(e.getMessage().contains("0 (none) or positive"), e.getMessage());
+  }
+}
