@@ -139,6 +139,7 @@ public final class FdipcClient {
       Path path = FdipcDefaults.socketPath(socket, System.getenv());
       // Not AFUNIXSocket.connectTo: it leaves its socket open until GC when connect(2) fails.
       AFUNIXSocket s = AFUNIXSocket.newInstance();
+      ControlConnection control = null;
       try {
         try {
           s.connect(AFUNIXSocketAddress.of(path));
@@ -148,9 +149,14 @@ public final class FdipcClient {
           ce.initCause(e);
           throw ce;
         }
-        return handshake(new ControlConnection(s), reg, accept);
+        control = new ControlConnection(s);
+        return handshake(control, reg, accept);
       } catch (IOException | RuntimeException e) {
-        s.close();
+        if (control != null) {
+          control.close(); // also the duplicate fd its reader holds, not only the socket
+        } else {
+          s.close();
+        }
         throw e;
       }
     }

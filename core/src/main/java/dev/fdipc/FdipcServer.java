@@ -2,7 +2,9 @@ package dev.fdipc;
 
 import dev.fdipc.internal.Admission;
 import dev.fdipc.internal.ControlConnection;
+import dev.fdipc.internal.FdReserve;
 import dev.fdipc.internal.Frame;
+import dev.fdipc.internal.LibC;
 import dev.fdipc.internal.SendWatchdog;
 import dev.fdipc.internal.SocketBinding;
 import dev.fdipc.internal.ServerSession;
@@ -63,6 +65,8 @@ public final class FdipcServer implements Closeable {
   private final AtomicLong sessionNumbers = new AtomicLong();
   private final Thread acceptThread;
   private final AtomicBoolean acceptDone = new AtomicBoolean();
+  private final FdReserve reserve;
+  private long refusedOutOfFds;
   private final Admission admission;
   private final SendWatchdog sendWatchdog;
 
@@ -74,6 +78,7 @@ public final class FdipcServer implements Closeable {
     this.binding = SocketBinding.bind(b.socket, b.socketMode, b.socketGroup);
     SocketBinding.directoryWarning(binding.path()).ifPresent(w -> b.listener.warning(w, null));
     this.serverSocket = binding.serverSocket();
+    this.reserve = new FdReserve(); // after bind: a failed bind leaves nothing to close
     this.sendWatchdog = new SendWatchdog(b.sendTimeout, "fdipc-send-watchdog");
     this.acceptThread = new Thread(this::acceptLoop, "fdipc-accept");
     acceptThread.start();
@@ -112,11 +117,15 @@ public final class FdipcServer implements Closeable {
     try {
       while (!shuttingDown.get()) {
         AFUNIXSocket socket;
+        reserve.refill();
         try {
           socket = serverSocket.accept();
         } catch (SocketException e) {
           if (shuttingDown.get() || serverSocket.isClosed()) {
             break;
+          }
+          if (LibC.isOutOfFds(e) && acceptWithReserve()) {
+            continue;
           }
           config.listener.warning("accept failed on " + socketPath() + ": " + e.getMessage()
               + "; retrying", e);
@@ -125,6 +134,9 @@ public final class FdipcServer implements Closeable {
         } catch (IOException e) {
           if (shuttingDown.get()) {
             break;
+          }
+          if (LibC.isOutOfFds(e) && acceptWithReserve()) {
+            continue;
           }
           config.listener.warning("accept failed on " + socketPath() + ": " + e.getMessage()
               + "; retrying", e);
@@ -139,7 +151,72 @@ public final class FdipcServer implements Closeable {
       }
     } finally {
       acceptDone.set(true);
+      reserve.close();
       finishWhenIdle();
+    }
+  }
+
+  /**
+   * accept(2) failed with EMFILE or ENFILE while a client waits. Gives up the spare fd to accept
+   * that client anyway: if the spare can be taken back afterwards, fds were freed meanwhile and
+   * the client is served; otherwise it gets ERROR BUSY saying why, instead of waiting in the
+   * backlog for an answer that never comes while the loop retries.
+   *
+   * @return false if there was no spare (the caller pauses before retrying)
+   */
+  private boolean acceptWithReserve() {
+    if (!reserve.release()) {
+      return false;
+    }
+    AFUNIXSocket socket;
+    try {
+      socket = serverSocket.accept();
+    } catch (IOException e) {
+      return false; // the slot went elsewhere; the caller pauses
+    }
+    if (shuttingDown.get()) {
+      closeQuietly(socket);
+      return true;
+    }
+    if (reserve.refill()) {
+      startSession(socket);
+    } else {
+      refuseOutOfFds(socket);
+    }
+    return true;
+  }
+
+  /** Answers ERROR BUSY on a connection the server has no fds to serve, and closes it. */
+  private void refuseOutOfFds(AFUNIXSocket socket) {
+    long limit = LibC.openFileLimit();
+    String message = "server is out of file descriptors (limit " + (limit < 0 ? "unknown"
+        : Long.toString(limit)) + " open files) and refuses new clients until some disconnect:"
+        + " try again later, or raise the server's limit (ulimit -n)";
+    synchronized (reserve) {
+      if (refusedOutOfFds++ == 0) {
+        config.listener.warning(message.replace("refuses", "is refusing"), null);
+      }
+    }
+    try {
+      socket.getOutputStream().write(Wire.frame(Frame.ERROR, 0,
+          Wire.encodeError(ErrorCode.BUSY, message, List.of(), offered)));
+    } catch (IOException e) {
+      // the client is gone already
+    }
+    closeQuietly(socket);
+    reserve.refill(); // the connection's slot is free again
+  }
+
+  /** After refusals for want of fds, a session started: say how many were refused. */
+  private void noteFdsAvailable() {
+    long refused;
+    synchronized (reserve) {
+      refused = refusedOutOfFds;
+      refusedOutOfFds = 0;
+    }
+    if (refused > 0) {
+      config.listener.warning("file descriptors available again; refused " + refused
+          + " client(s) with BUSY while out of them", null);
     }
   }
 
@@ -156,8 +233,9 @@ public final class FdipcServer implements Closeable {
   private void startSession(AFUNIXSocket socket) {
     ServerSession session;
     Admission.Ticket ticket;
+    ControlConnection control = null;
     try {
-      ControlConnection control = new ControlConnection(socket);
+      control = new ControlConnection(socket);
       ticket = admit(control);
       if (ticket == null) {
         return;
@@ -166,10 +244,15 @@ public final class FdipcServer implements Closeable {
           config.registry, offered, config.handler, config.listener, config.handshakeTimeout,
           sendWatchdog);
     } catch (IOException e) {
+      if (control == null && LibC.isOutOfFds(e)) { // no fd for the control connection's reader
+        refuseOutOfFds(socket);
+        return;
+      }
       config.listener.warning("could not set up a connection: " + e.getMessage(), e);
-      closeQuietly(socket);
+      closeQuietly(control == null ? socket : control);
       return;
     }
+    noteFdsAvailable();
     session.onHandshakeDone(ticket::handshakeDone);
     sessions.add(session);
     if (shuttingDown.get()) {

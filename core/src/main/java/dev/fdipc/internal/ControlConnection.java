@@ -14,25 +14,32 @@ import java.util.ArrayList;
 import java.util.List;
 import org.newsclub.net.unix.AFUNIXSocket;
 import org.newsclub.net.unix.AFUNIXSocketCredentials;
+import org.newsclub.net.unix.FileDescriptorCast;
 
 /**
  * Frames over the control socket, with the fds that ride on them. Writes are serialized (the
  * session thread and the shutdown thread both write); there is one reader.
  *
  * <p>fds ride on the first byte of a frame. The side that accepts fds (the client) reads them right
- * after the header and checks that exactly the announced number arrived. The server never enables
- * receiving fds, so whatever a client sends is discarded by the kernel.
+ * after the header and checks that exactly the announced number arrived. Reads that accept no fds
+ * (the server always, the client after its handshake) go through {@link FdRefusingReader}: any fd
+ * that arrives, 1 to 253 of them, is closed at once and the read fails with
+ * {@link ErrorCode#FDS_REFUSED}.
  */
 public final class ControlConnection implements Closeable {
   private final AFUNIXSocket socket;
   private final InputStream in;
   private final OutputStream out;
   private final Object writeLock = new Object();
+  private final FdRefusingReader refusing;
+  private int readTimeoutMillis;
 
   public ControlConnection(AFUNIXSocket socket) throws IOException {
     this.socket = socket;
     this.in = socket.getInputStream();
     this.out = socket.getOutputStream();
+    this.refusing = new FdRefusingReader(
+        FileDescriptorCast.using(socket.getFileDescriptor()).as(Integer.class));
   }
 
   public AFUNIXSocket socket() {
@@ -97,9 +104,9 @@ public final class ControlConnection implements Closeable {
    */
   public Received read(boolean acceptFds, long deadline) throws IOException {
     this.deadline = deadline;
+    this.acceptingFds = acceptFds;
     byte[] header = new byte[Frame.HEADER_SIZE];
-    armTimeout();
-    int first = in.read(header, 0, header.length);
+    int first = readSome(header, 0, header.length);
     if (first < 0) {
       return null;
     }
@@ -147,23 +154,29 @@ public final class ControlConnection implements Closeable {
   }
 
   private long deadline;
+  private boolean acceptingFds;
 
-  private void armTimeout() throws IOException {
-    if (deadline == 0) {
-      return;
+  /** One read of at least one byte (or -1 at end of stream), within the deadline. */
+  private int readSome(byte[] b, int off, int len) throws IOException {
+    int timeout = readTimeoutMillis;
+    if (deadline != 0) {
+      long left = deadline - System.nanoTime();
+      if (left <= 0) {
+        throw new java.net.SocketTimeoutException("deadline passed");
+      }
+      timeout = (int) Math.max(1, Math.min(Integer.MAX_VALUE, left / 1_000_000));
     }
-    long left = deadline - System.nanoTime();
-    if (left <= 0) {
-      throw new java.net.SocketTimeoutException("deadline passed");
+    if (!acceptingFds) {
+      return refusing.read(b, off, len, timeout);
     }
-    socket.setSoTimeout((int) Math.max(1, Math.min(Integer.MAX_VALUE, left / 1_000_000)));
+    socket.setSoTimeout(timeout);
+    return in.read(b, off, len);
   }
 
   private void readFully(byte[] b, int from) throws IOException {
     int off = from;
     while (off < b.length) {
-      armTimeout();
-      int n = in.read(b, off, b.length - off);
+      int n = readSome(b, off, b.length - off);
       if (n < 0) {
         throw new EOFException("control connection ended inside a frame after " + off + " of "
             + b.length + " bytes");
@@ -174,6 +187,7 @@ public final class ControlConnection implements Closeable {
 
   /** Sets the read timeout for reads without a deadline; 0 waits forever. */
   public void setReadTimeout(int millis) throws IOException {
+    readTimeoutMillis = millis;
     socket.setSoTimeout(millis);
   }
 
@@ -198,6 +212,7 @@ public final class ControlConnection implements Closeable {
 
   @Override
   public void close() throws IOException {
+    refusing.close();
     socket.close();
   }
 }

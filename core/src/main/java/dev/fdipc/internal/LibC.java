@@ -17,6 +17,17 @@ public final class LibC {
   public static final int EBADF = 9;
   public static final int EPIPE = 32;
   public static final int ECONNRESET = 104;
+  public static final int EMFILE = 24;
+  public static final int ENFILE = 23;
+
+  public static final int SOL_SOCKET = 1;
+  public static final int SCM_RIGHTS = 1;
+  public static final int MSG_CTRUNC = 0x8;
+  public static final int MSG_DONTWAIT = 0x40;
+  public static final int MSG_CMSG_CLOEXEC = 0x40000000;
+  public static final int SHUT_RDWR = 2;
+  /** The kernel's limit of fds in one {@code SCM_RIGHTS} message ({@code SCM_MAX_FD}). */
+  public static final int SCM_MAX_FD = 253;
 
   public static final int O_NONBLOCK = 04000;
   public static final int O_CLOEXEC = 02000000;
@@ -56,6 +67,50 @@ public final class LibC {
   public static native long strerror(int errnum);
 
   public static native int fchmod(int fd, int mode);
+
+  /** {@code recvmsg(2)} with a {@code struct msghdr} the caller laid out (x86-64/aarch64 LP64). */
+  public static native long recvmsg(int fd, long msghdr, int flags);
+
+  public static native int shutdown(int fd, int how);
+
+  public static final int RLIMIT_NOFILE = 7;
+
+  /** {@code getrlimit(2)} into a {@code struct rlimit} (two 64-bit values: soft, hard). */
+  public static native int getrlimit(int resource, long rlimit);
+
+  /** The soft limit on open files ({@code ulimit -n}), or -1 if it cannot be read. */
+  public static long openFileLimit() {
+    try (com.sun.jna.Memory m = new com.sun.jna.Memory(16)) {
+      return getrlimit(RLIMIT_NOFILE, com.sun.jna.Pointer.nativeValue(m)) == 0 ? m.getLong(0) : -1;
+    }
+  }
+
+  /**
+   * True if the process is at (or within a few fds of) its open-file limit: listing
+   * {@code /proc/self/fd} fails, or lists nearly as many fds as the limit allows. Tells a real
+   * shortage from an EMFILE that means something else ({@code mq_open} reports a full
+   * RLIMIT_MSGQUEUE with it).
+   */
+  public static boolean isNearFdLimit() {
+    String[] fds = new java.io.File("/proc/self/fd").list();
+    long limit = openFileLimit();
+    return fds == null || limit > 0 && fds.length >= limit - 16;
+  }
+
+  /** True if {@code e} or a cause reports EMFILE or ENFILE: the process or system is out of fds. */
+  public static boolean isOutOfFds(Throwable e) {
+    for (Throwable t = e; t != null; t = t.getCause()) {
+      if (t instanceof dev.fdipc.spi.NativeIoException n
+          && (n.errno() == EMFILE || n.errno() == ENFILE)) {
+        return true;
+      }
+      String m = String.valueOf(t.getMessage());
+      if (m.contains("Too many open files")) { // junixsocket's and the JDK's text for both
+        return true;
+      }
+    }
+    return false;
+  }
 
   public static final int AF_UNIX = 1;
   public static final int SOCK_STREAM = 1;

@@ -191,7 +191,12 @@ public final class ServerSession implements ClientSession {
       try {
         end = registry.lookup(name).orElseThrow().provider().createServer(agreed);
       } catch (IOException | RuntimeException e) {
-        refusals.add(new Refusal(name, Refusal.Reason.CREATE_FAILED, String.valueOf(e.getMessage())));
+        String detail = String.valueOf(e.getMessage());
+        if (LibC.isOutOfFds(e) && LibC.isNearFdLimit()) { // not the client's fault, nor for good
+          detail = "server is out of file descriptors (limit " + LibC.openFileLimit()
+              + " open files), try again later: " + detail;
+        }
+        refusals.add(new Refusal(name, Refusal.Reason.CREATE_FAILED, detail));
         listener.warning("client " + clientId + ": creating " + name + " failed: "
             + e.getMessage(), e);
         continue;
@@ -284,6 +289,17 @@ public final class ServerSession implements ClientSession {
         return;
       }
     } catch (ProtocolException e) {
+      if (e.code() == ErrorCode.FDS_REFUSED) { // fds after the handshake: closed; say why we drop
+        listener.refused(peer, "client " + clientId + " dropped (" + e.code() + "): "
+            + e.getMessage());
+        try {
+          control.write(Frame.ERROR, Wire.encodeError(e.code(), e.getMessage(), List.of(),
+              List.of()));
+        } catch (IOException gone) {
+          // the client is gone already; the drop was logged
+        }
+        return;
+      }
       // No ERROR after the handshake for a frame that cannot be read (PROTOCOL.md 8.1); the reason
       // goes to the log instead.
       listener.refused(peer, "client " + clientId + " sent a malformed frame after the handshake ("

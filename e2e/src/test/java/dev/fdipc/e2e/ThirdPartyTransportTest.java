@@ -125,6 +125,14 @@ class ThirdPartyTransportTest {
         notOffering::transcript);
   }
 
+  @Test
+  void clientReceivesExactlyTheTwoFifoEndsAndTheServerKeepsNoCopy() throws Exception {
+    Proc server = cmd.withEnv(Map.of("CLASSPATH", fifoJar.toString())).server("--transport=fifo");
+    // The read end of the server-to-client FIFO, then the write end of the other.
+    FdHygieneEndToEndTest.assertExactFds(dir.resolve("s.sock"), server, "fifo",
+        List.of("fifo r", "fifo w"));
+  }
+
   private static void assertRefused(Proc client, String reason) throws Exception {
     assertEquals(4, client.waitFor(WAIT), client::transcript);
     assertEquals(List.of("client: no transport could be negotiated: " + reason), client.stderr(),

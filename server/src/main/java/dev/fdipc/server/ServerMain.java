@@ -6,6 +6,7 @@ import dev.fdipc.PeerCredentials;
 import dev.fdipc.ServerListener;
 import dev.fdipc.TransportInfo;
 import dev.fdipc.TransportRegistry;
+import dev.fdipc.internal.CloseOnExec;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.file.Path;
@@ -177,6 +178,8 @@ public final class ServerMain implements Callable<Integer> {
       return 1;
     }
     Signals.onInterruptOrTerminate(stop::countDown);
+    // Nothing this process holds may leak into a program some native code runs: see CloseOnExec.
+    CloseOnExec.markAll();
     out.println("fdipc server ready on " + server.socketPath() + " (pid "
         + ProcessHandle.current().pid() + "); transports: "
         + String.join(", ", server.offeredTransports()));
