@@ -15,9 +15,12 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 import static org.junit.jupiter.params.provider.Arguments.arguments;
 
+import com.sun.jna.Memory;
+import com.sun.jna.Pointer;
 import com.sun.security.auth.module.UnixSystem;
 import dev.fdipc.internal.ControlConnection;
 import dev.fdipc.internal.Frame;
+import dev.fdipc.internal.LibC;
 import dev.fdipc.internal.Wire;
 import dev.fdipc.negotiation.FailingProvider;
 import dev.fdipc.negotiation.TestPipeProvider;
@@ -44,6 +47,7 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Consumer;
 import java.util.stream.Stream;
@@ -57,6 +61,7 @@ import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 import org.newsclub.net.unix.AFUNIXSocket;
 import org.newsclub.net.unix.AFUNIXSocketAddress;
+import org.newsclub.net.unix.FileDescriptorCast;
 
 /**
  * Negotiation between a real {@link FdipcServer} and {@link FdipcClient} (or raw sockets) on a
@@ -326,16 +331,21 @@ class NegotiationTest {
       AtomicInteger sent = new AtomicInteger();
       long start = System.nanoTime();
       out.write(frame, 0, Frame.HEADER_SIZE);
+      // The trickled bytes go out with write(2): junixsocket closes its socket when a write fails
+      // with EPIPE (the server hung up), which would fail the read of the ERROR below.
+      int fd = FileDescriptorCast.using(raw.getFileDescriptor()).as(Integer.class);
+      Memory oneByte = new Memory(1);
+      AtomicBoolean hungUp = new AtomicBoolean();
       trickler.scheduleAtFixedRate(() -> {
         int i = sent.get();
-        if (i >= bodyLength) {
+        if (i >= bodyLength || hungUp.get()) {
           return;
         }
-        try {
-          out.write(frame[Frame.HEADER_SIZE + i]);
+        oneByte.setByte(0, frame[Frame.HEADER_SIZE + i]);
+        if (LibC.write(fd, Pointer.nativeValue(oneByte), 1) == 1) {
           sent.incrementAndGet();
-        } catch (IOException e) {
-          throw new RuntimeException(e); // the server hung up: stop trickling
+        } else {
+          hungUp.set(true); // the server hung up: stop trickling
         }
       }, 100, 100, TimeUnit.MILLISECONDS);
 
