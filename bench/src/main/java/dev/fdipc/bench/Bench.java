@@ -54,11 +54,11 @@ public final class Bench implements Callable<Integer> {
 
   @Option(names = "--duration", paramLabel = "SECONDS",
       description = "Measuring time per figure. Default: ${DEFAULT-VALUE}.")
-  double duration = 1;
+  double duration = 0.8;
 
   @Option(names = "--warmup", paramLabel = "SECONDS",
       description = "Warm-up time before each figure. Default: ${DEFAULT-VALUE}.")
-  double warmup = 0.5;
+  double warmup = 0.3;
 
   @Option(names = "--clients", split = ",", paramLabel = "N",
       description = "Concurrent clients, one thread and one connection each, e.g. 1,10,100. "
@@ -142,7 +142,7 @@ public final class Bench implements Callable<Integer> {
     }
     progress.clear();
     String table = placement.describe() + "\n" + (Runners.CHECKSUM ? ""
-        : "diagnostic: -Dfdipc.bench.checksum=false, throughput receivers skip the CRC32C\n")
+        : "diagnostic: -Dfdipc.bench.checksum=false: throughput receivers skip the CRC32C\n")
         + TablePrinter.table(results);
     System.out.print(table);
     String targets = Targets.summary(results);
@@ -150,7 +150,8 @@ public final class Bench implements Callable<Integer> {
       System.out.print("\n" + targets);
     }
     if (config.json() != null) {
-      Files.writeString(config.json(), JsonWriter.write(results, placement.id()), StandardCharsets.UTF_8);
+      Files.writeString(config.json(), JsonWriter.write(results, placement.id()),
+          StandardCharsets.UTF_8);
     }
     if (config.report() != null) {
       Report.writeFile(config.report(), results,
