@@ -25,7 +25,7 @@ import picocli.CommandLine.Option;
 @Command(name = "bench", mixinStandardHelpOptions = true, sortOptions = false,
     description = {"Measures fdipc transports and baselines between two processes.",
         "The defaults measure every available transport and both baselines in all modes, with "
-            + "1 client, in about 90 seconds on 2 vCPUs, and print a table. "
+            + "1 client, in under two minutes on 2 vCPUs, and print a table. "
             + "Scaling: --clients=1,10,100 (about 3 times as long; see the README)."},
     footer = {"", "Baselines: " + UdsChannel.NAME + " (a hand-written junixsocket UNIX stream "
         + "socket with length framing) and " + AeronChannel.NAME + " (Aeron " + "IPC, embedded "
@@ -217,18 +217,29 @@ public final class Bench implements Callable<Integer> {
     }
   }
 
-  private static List<String> defaultTransports() {
-    List<String> configs = new ArrayList<>(TransportRegistry.getDefault().availableNames());
-    if (configs.contains("memfd")) {
-      configs.add(configs.indexOf("memfd") + 1, "memfd:wait=spin");
+  /**
+   * Every available transport, memfd:wait=spin, the baselines; each C baseline right after the
+   * transport it is compared with, so that a change in the machine's load between the two
+   * figures of a ratio is as unlikely as it can be.
+   */
+  static List<String> defaultTransports() {
+    List<String> configs = new ArrayList<>();
+    boolean c = CBaseline.unavailability() == null;
+    if (!c) {
+      System.err.println("bench: no C baselines: " + CBaseline.unavailability());
+    }
+    for (String name : TransportRegistry.getDefault().availableNames()) {
+      configs.add(name);
+      if (name.equals("memfd")) {
+        configs.add("memfd:wait=spin");
+      }
+      String baseline = "c-" + (name.equals("memfd") ? "spin-ring" : name);
+      if (c && CBaseline.isBaseline(baseline)) {
+        configs.add(baseline);
+      }
     }
     configs.add(UdsChannel.NAME);
     configs.add(AeronChannel.NAME);
-    if (CBaseline.unavailability() == null) {
-      configs.addAll(CBaseline.NAMES);
-    } else {
-      System.err.println("bench: no C baselines: " + CBaseline.unavailability());
-    }
     return configs;
   }
 
