@@ -29,8 +29,10 @@ import picocli.CommandLine.Option;
             + "Scaling: --clients=1,10,100 (about 3 times as long; see the README)."},
     footer = {"", "Baselines: " + UdsChannel.NAME + " (a hand-written junixsocket UNIX stream "
         + "socket with length framing) and " + AeronChannel.NAME + " (Aeron " + "IPC, embedded "
-        + "media driver in the server process).", "Progress goes to standard error, the table to "
-        + "standard output."})
+        + "media driver in the server process). C baselines: c-spin-ring, c-pipe, c-socketpair, "
+        + "c-mqueue (pingpong.c, compiled with $CC or cc on first use; warm-up at most 0.2 s), "
+        + "each measured right after the transport it is compared with.",
+        "Progress goes to standard error, the table to standard output."})
 public final class Bench implements Callable<Integer> {
   static final int MAX_MESSAGE = 1 << 20;
   /** The C baselines' warm-up at most. */
@@ -39,7 +41,8 @@ public final class Bench implements Callable<Integer> {
   @Option(names = "--transport", split = ",", paramLabel = "NAME[:OPT=V...]",
       description = "Configurations to measure: a transport name, optionally with transport "
           + "options for both sides (e.g. memfd:wait=spin), or a baseline name. Default: every "
-          + "available transport, memfd:wait=spin, and every baseline.")
+          + "available transport, memfd:wait=spin, the Java baselines, and the C baseline of "
+          + "each available transport.")
   List<String> transports;
 
   @Option(names = "--sizes", split = ",", paramLabel = "BYTES",
