@@ -98,7 +98,7 @@ final class CBaseline {
     Process p = new ProcessBuilder(bin.toString(), mode, kind, Integer.toString(size),
         String.format(Locale.ROOT, "%.3f", warmup), String.format(Locale.ROOT, "%.3f", duration),
         Integer.toString(placement.clientCpu()), Integer.toString(placement.serverCpu()))
-        .redirectError(ProcessBuilder.Redirect.INHERIT).start();
+        .redirectErrorStream(true).start(); // its reason for failing belongs in the exception
     String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).strip();
     try {
       if (!p.waitFor(60 + (long) (warmup + duration), TimeUnit.SECONDS) || p.exitValue() != 0) {
@@ -109,7 +109,7 @@ final class CBaseline {
       Thread.currentThread().interrupt();
       throw new IOException(name + ": interrupted", e);
     }
-    String[] f = out.split(" ");
+    String[] f = out.substring(out.lastIndexOf('\n') + 1).split(" ");
     if (f.length != fields) {
       throw new IOException(name + ": unexpected pingpong output: " + out);
     }

@@ -111,8 +111,8 @@ static int open_queue(const char *suffix) {
   if (q == (mqd_t) -1) {
     fprintf(stderr, "pingpong: mq_open(%s, %d x %d bytes) failed: %s%s\n", name, MQ_MAXMSG,
             MQ_MSGSIZE, strerror(errno),
-            errno == EMFILE ? " (RLIMIT_MSGQUEUE is used up by other queues of this user: "
-                              "close them or raise `ulimit -q`)" : "");
+            errno == EMFILE ? " (RLIMIT_MSGQUEUE too small or used up by other queues of this "
+                              "user: raise `ulimit -q` or close them)" : "");
     exit(1);
   }
   mq_unlink(name);
