@@ -104,6 +104,17 @@ class ClientHandshakeFuzzTest {
   @FuzzTest(maxDuration = "5m")
   void answer(byte[] data) throws Exception {
     int fdsBefore = openFds();
+    handshake(data);
+    if (openFds() > fdsBefore) {
+      // The first use of a class can open its jar for good; a leak repeats with the same input.
+      int again = openFds();
+      IOException e = handshake(data);
+      int fdsAfter = openFds();
+      assertTrue(fdsAfter <= again, () -> (fdsAfter - again) + " fds leaked after " + e);
+    }
+  }
+
+  private static IOException handshake(byte[] data) throws InterruptedException {
     IOException failure = null;
     ANSWERS.put(data);
     try {
@@ -122,7 +133,7 @@ class ClientHandshakeFuzzTest {
     assertNotNull(e.getMessage());
     assertEquals(startsWithError(data), e instanceof NegotiationException,
         () -> "answer starting " + hex(data) + " gave " + e);
-    assertEquals(fdsBefore, openFds(), () -> "fds leaked after " + e);
+    return e;
   }
 
   /** True if {@code data} starts with a frame that passes every check and decodes as an ERROR. */
