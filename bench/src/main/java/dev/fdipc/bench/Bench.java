@@ -25,19 +25,24 @@ import picocli.CommandLine.Option;
 @Command(name = "bench", mixinStandardHelpOptions = true, sortOptions = false,
     description = {"Measures fdipc transports and baselines between two processes.",
         "The defaults measure every available transport and both baselines in all modes, with "
-            + "1 client, in about 90 seconds on 2 vCPUs, and print a table. "
+            + "1 client, in under two minutes on 2 vCPUs, and print a table. "
             + "Scaling: --clients=1,10,100 (about 3 times as long; see the README)."},
     footer = {"", "Baselines: " + UdsChannel.NAME + " (a hand-written junixsocket UNIX stream "
         + "socket with length framing) and " + AeronChannel.NAME + " (Aeron " + "IPC, embedded "
-        + "media driver in the server process).", "Progress goes to standard error, the table to "
-        + "standard output."})
+        + "media driver in the server process). C baselines: c-spin-ring, c-pipe, c-socketpair, "
+        + "c-mqueue (pingpong.c, compiled with $CC or cc on first use; warm-up at most 0.2 s), "
+        + "each measured right after the transport it is compared with.",
+        "Progress goes to standard error, the table to standard output."})
 public final class Bench implements Callable<Integer> {
   static final int MAX_MESSAGE = 1 << 20;
+  /** The C baselines' warm-up at most. */
+  static final double C_WARMUP_SECONDS = 0.2;
 
   @Option(names = "--transport", split = ",", paramLabel = "NAME[:OPT=V...]",
       description = "Configurations to measure: a transport name, optionally with transport "
           + "options for both sides (e.g. memfd:wait=spin), or a baseline name. Default: every "
-          + "available transport, memfd:wait=spin, and every baseline.")
+          + "available transport, memfd:wait=spin, the Java baselines, and the C baseline of "
+          + "each available transport.")
   List<String> transports;
 
   @Option(names = "--sizes", split = ",", paramLabel = "BYTES",
@@ -52,16 +57,23 @@ public final class Bench implements Callable<Integer> {
 
   @Option(names = "--duration", paramLabel = "SECONDS",
       description = "Measuring time per figure. Default: ${DEFAULT-VALUE}.")
-  double duration = 1;
+  double duration = 0.8;
 
   @Option(names = "--warmup", paramLabel = "SECONDS",
       description = "Warm-up time before each figure. Default: ${DEFAULT-VALUE}.")
-  double warmup = 0.5;
+  double warmup = 0.3;
 
   @Option(names = "--clients", split = ",", paramLabel = "N",
       description = "Concurrent clients, one thread and one connection each, e.g. 1,10,100. "
           + "Default: 1.")
   List<Integer> clients = List.of(1);
+
+  @Option(names = "--cpus", paramLabel = "A,B|none",
+      description = "Pin the client side (this JVM, the C parent) to CPU A and the server side "
+          + "(the server JVM, the C child) to CPU B, for fdipc, baselines and C alike; A may equal "
+          + "B. none: leave placement to the scheduler. Default: the first two CPUs this process "
+          + "may use, when there are two and taskset exists.")
+  String cpus;
 
   @Option(names = "--json", paramLabel = "FILE",
       description = "Also write the figures as a JSON array (schema in the README).")
@@ -112,13 +124,15 @@ public final class Bench implements Callable<Integer> {
     if (config.report() != null) {
       Report.checkCanWrite(config.report()); // before the run, not after it
     }
+    Placement placement = Placement.of(cpus);
+    placement.pinThisProcess(); // before the C compiler, the server JVMs and client threads start
     Progress progress = new Progress(System.err, steps(config, configs));
     Runners runners = new Runners(config.warmupSeconds(), config.durationSeconds());
     List<Measurement> results = new ArrayList<>();
     List<String> failures = new ArrayList<>();
     for (String label : configs) {
       try {
-        measure(label, config, runners, progress, results);
+        measure(label, config, runners, placement, progress, results);
       } catch (IOException | RuntimeException e) {
         // one broken configuration must not cost the figures of the others
         failures.add(label + ": " + e);
@@ -130,14 +144,17 @@ public final class Bench implements Callable<Integer> {
       }
     }
     progress.clear();
-    String table = TablePrinter.table(results);
+    String table = placement.describe() + "\n" + (Runners.CHECKSUM ? ""
+        : "diagnostic: -Dfdipc.bench.checksum=false: throughput receivers skip the CRC32C\n")
+        + TablePrinter.table(results);
     System.out.print(table);
     String targets = Targets.summary(results);
     if (!targets.isEmpty()) {
       System.out.print("\n" + targets);
     }
     if (config.json() != null) {
-      Files.writeString(config.json(), JsonWriter.write(results), StandardCharsets.UTF_8);
+      Files.writeString(config.json(), JsonWriter.write(results, placement.id()),
+          StandardCharsets.UTF_8);
     }
     if (config.report() != null) {
       Report.writeFile(config.report(), results,
@@ -151,21 +168,30 @@ public final class Bench implements Callable<Integer> {
     return 0;
   }
 
-  private static void measure(String label, Config config, Runners runners, Progress progress,
-      List<Measurement> results) throws IOException {
+  private static void measure(String label, Config config, Runners runners, Placement placement,
+      Progress progress, List<Measurement> results) throws IOException {
     String name = label.split(":", 2)[0];
-    if (CBaseline.isBaseline(name)) { // round trips only, one client: what the targets compare
+    if (CBaseline.isBaseline(name)) { // one client: what the targets compare with
+      // C has no JIT to warm up: a short warm-up settles caches and CPU frequency
+      double warmup = Math.min(config.warmupSeconds(), C_WARMUP_SECONDS);
       if (config.measures(Mode.LATENCY)) {
         for (int size : config.latencySizes()) {
           progress.step(label + " latency " + size + " B");
-          results.add(CBaseline.latency(name, size, config.warmupSeconds(),
-              config.durationSeconds()));
+          results.add(CBaseline.latency(name, size, warmup, config.durationSeconds(),
+              placement));
+        }
+      }
+      if (config.measures(Mode.THROUGHPUT)) {
+        for (int size : config.throughputSizes()) {
+          progress.step(label + " throughput " + size + " B");
+          results.add(CBaseline.throughput(name, size, warmup, config.durationSeconds(),
+              placement));
         }
       }
       return;
     }
     boolean aeron = name.equals(AeronChannel.NAME);
-    try (ServerProcess server = ServerProcess.start(options(label), aeron);
+    try (ServerProcess server = ServerProcess.start(options(label), aeron, placement);
         Endpoint endpoint = aeron ? new AeronEndpoint(server.udsSocket(), server.aeronDir())
             : name.equals(UdsChannel.NAME) ? Endpoint.uds(server.udsSocket())
             : Endpoint.fdipc(label, server.fdipcSocket(), name, options(label))) {
@@ -194,18 +220,29 @@ public final class Bench implements Callable<Integer> {
     }
   }
 
-  private static List<String> defaultTransports() {
-    List<String> configs = new ArrayList<>(TransportRegistry.getDefault().availableNames());
-    if (configs.contains("memfd")) {
-      configs.add(configs.indexOf("memfd") + 1, "memfd:wait=spin");
+  /**
+   * Every available transport, memfd:wait=spin, the baselines; each C baseline right after the
+   * transport it is compared with, so that a change in the machine's load between the two
+   * figures of a ratio is as unlikely as it can be.
+   */
+  static List<String> defaultTransports() {
+    List<String> configs = new ArrayList<>();
+    boolean c = CBaseline.unavailability() == null;
+    if (!c) {
+      System.err.println("bench: no C baselines: " + CBaseline.unavailability());
+    }
+    for (String name : TransportRegistry.getDefault().availableNames()) {
+      configs.add(name);
+      if (name.equals("memfd")) {
+        configs.add("memfd:wait=spin");
+      }
+      String baseline = "c-" + (name.equals("memfd") ? "spin-ring" : name);
+      if (c && CBaseline.isBaseline(baseline)) {
+        configs.add(baseline);
+      }
     }
     configs.add(UdsChannel.NAME);
     configs.add(AeronChannel.NAME);
-    if (CBaseline.unavailability() == null) {
-      configs.addAll(CBaseline.NAMES);
-    } else {
-      System.err.println("bench: no C baselines: " + CBaseline.unavailability());
-    }
     return configs;
   }
 
@@ -232,6 +269,7 @@ public final class Bench implements Callable<Integer> {
     for (String label : configs) {
       steps += CBaseline.isBaseline(label.split(":", 2)[0])
           ? (c.measures(Mode.LATENCY) ? c.latencySizes().size() : 0)
+              + (c.measures(Mode.THROUGHPUT) ? c.throughputSizes().size() : 0)
           : c.clients().size() * perClients;
     }
     return steps;

@@ -6,7 +6,8 @@ import java.util.Map;
 
 /**
  * Writes measurements as the JSON array the README documents: one object per (transport, mode,
- * size, clients) with keys {@code transport}, {@code mode}, {@code size}, {@code clients}, then the
+ * size, clients) with keys {@code transport}, {@code mode}, {@code size}, {@code clients},
+ * {@code cpus} (the {@link Placement}: {@code "A,B"} or {@code "none"}), then the
  * figures that apply: {@code p50_ns}, {@code p90_ns}, {@code p99_ns}, {@code p999_ns},
  * {@code max_ns} (latency, connect), {@code msgs_per_s}, {@code mb_per_s} (throughput), and the
  * idle mode's per-client costs.
@@ -14,7 +15,7 @@ import java.util.Map;
 final class JsonWriter {
   private JsonWriter() {}
 
-  static String write(List<Measurement> measurements) {
+  static String write(List<Measurement> measurements, String cpus) {
     StringBuilder sb = new StringBuilder("[");
     String sep = "\n  ";
     for (Measurement m : measurements) {
@@ -23,7 +24,8 @@ final class JsonWriter {
       sb.append("{\"transport\": ").append(string(m.transport()))
           .append(", \"mode\": ").append(string(m.mode().id()))
           .append(", \"size\": ").append(m.size())
-          .append(", \"clients\": ").append(m.clients());
+          .append(", \"clients\": ").append(m.clients())
+          .append(", \"cpus\": ").append(string(cpus));
       if (m.hasTimes()) {
         sb.append(", \"p50_ns\": ").append(m.p50Ns())
             .append(", \"p90_ns\": ").append(m.p90Ns())

@@ -21,7 +21,7 @@ import java.util.function.ToDoubleFunction;
  */
 final class Report {
   private static final String[] PALETTE = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
-      "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"};
+      "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf", "#393b79", "#e7969c"};
   private static final String[] PERCENTILE_COLORS = {"#08519c", "#3182bd", "#6baed6", "#bdd7e7"};
   private static final int WIDTH = 960;
   private static final int CHART_HEIGHT = 340;

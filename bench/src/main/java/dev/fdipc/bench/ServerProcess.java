@@ -38,15 +38,19 @@ final class ServerProcess implements Closeable {
   }
 
   /** Starts a server whose fdipc side uses {@code options} (full keys, e.g. memfd.wait). */
-  static ServerProcess start(Map<String, String> options, boolean aeron) throws IOException {
+  static ServerProcess start(Map<String, String> options, boolean aeron, Placement placement)
+      throws IOException {
     Path dir = Files.createTempDirectory("fdipc-bench");
     Path shm = Path.of("/dev/shm");
     // Aeron's term buffers belong in memory, not on a disk-backed /tmp
     Path aeronDir = !aeron ? null : Files.isDirectory(shm) && Files.isWritable(shm)
         ? Files.createTempDirectory(shm, "fdipc-bench-aeron") : dir.resolve("aeron");
-    List<String> cmd = new ArrayList<>();
+    List<String> cmd = new ArrayList<>(placement.serverPrefix());
     cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
     cmd.addAll(ManagementFactory.getRuntimeMXBean().getInputArguments());
+    // Pinned to one CPU from its start, the server JVM would size itself for one (serial GC,
+    // one compiler thread); this JVM was sized before it pinned itself. Keep the two alike.
+    cmd.add("-XX:ActiveProcessorCount=" + Placement.JVM_CPUS);
     cmd.addAll(List.of("-cp", System.getProperty("java.class.path"),
         BenchServer.class.getName(), dir.resolve("fdipc.sock").toString(),
         dir.resolve("uds.sock").toString(), aeronDir == null ? "-" : aeronDir.toString()));

@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import java.nio.file.Path;
 import java.util.EnumSet;
@@ -64,5 +65,19 @@ class BenchOptionsTest {
         Bench.options("memfd:wait=spin:spin-micros=5"));
     assertEquals(Map.of(), Bench.options("pipe"));
     assertThrows(IllegalArgumentException.class, () -> Bench.options("memfd:spin"));
+  }
+
+  @Test
+  void shouldMeasureEachCBaselineRightAfterItsTransport() {
+    assumeTrue(CBaseline.unavailability() == null, "no C compiler: "
+        + CBaseline.unavailability());
+    List<String> configs = Bench.defaultTransports();
+    for (String name : List.of("memfd:wait=spin", "socketpair", "pipe", "mqueue")) {
+      if (configs.contains(name)) {
+        String c = name.startsWith("memfd") ? "c-spin-ring" : "c-" + name;
+        assertEquals(configs.indexOf(name) + 1, configs.indexOf(c), configs.toString());
+      }
+    }
+    assertTrue(configs.containsAll(List.of("junixsocket-uds", "aeron-ipc")), configs.toString());
   }
 }
