@@ -2,6 +2,7 @@ package dev.fdipc;
 
 import dev.fdipc.internal.Admission;
 import dev.fdipc.internal.ControlConnection;
+import dev.fdipc.internal.ControlWatcher;
 import dev.fdipc.internal.FdReserve;
 import dev.fdipc.internal.Frame;
 import dev.fdipc.internal.LibC;
@@ -69,6 +70,7 @@ public final class FdipcServer implements Closeable {
   private long refusedOutOfFds;
   private final Admission admission;
   private final SendWatchdog sendWatchdog;
+  private final ControlWatcher controlWatcher;
 
   private FdipcServer(Builder b, List<String> offered) throws IOException {
     this.config = b;
@@ -79,6 +81,13 @@ public final class FdipcServer implements Closeable {
     SocketBinding.directoryWarning(binding.path()).ifPresent(w -> b.listener.warning(w, null));
     this.serverSocket = binding.serverSocket();
     this.reserve = new FdReserve(); // after bind: a failed bind leaves nothing to close
+    try {
+      this.controlWatcher = new ControlWatcher(b.listener, "fdipc-control-watcher");
+    } catch (IOException | RuntimeException e) {
+      reserve.close();
+      binding.close();
+      throw e;
+    }
     this.sendWatchdog = new SendWatchdog(b.sendTimeout, "fdipc-send-watchdog");
     this.acceptThread = new Thread(this::acceptLoop, "fdipc-accept");
     acceptThread.start();
@@ -242,7 +251,7 @@ public final class FdipcServer implements Closeable {
       }
       session = new ServerSession(this, control, config.settings(),
           config.registry, offered, config.handler, config.listener, config.handshakeTimeout,
-          sendWatchdog);
+          sendWatchdog, controlWatcher);
     } catch (IOException e) {
       if (control == null && LibC.isOutOfFds(e)) { // no fd for the control connection's reader
         refuseOutOfFds(socket);
@@ -307,6 +316,7 @@ public final class FdipcServer implements Closeable {
   private void finishWhenIdle() {
     if (shuttingDown.get() && acceptDone.get() && sessions.isEmpty()) {
       sendWatchdog.close();
+      controlWatcher.close();
       terminated.countDown();
     }
   }

@@ -185,6 +185,25 @@ public final class ControlConnection implements Closeable {
     }
   }
 
+  /**
+   * The descriptor to {@code poll(2)} for {@link #readNow}. It stays valid until {@link #close()},
+   * so whoever polls it must have stopped before the connection is closed.
+   */
+  int pollFd() {
+    return refusing.fd();
+  }
+
+  /**
+   * Reads what has arrived without waiting, refusing fds as {@link #read(boolean)} does without
+   * {@code acceptFds}: for a watcher that polls {@link #pollFd()} for many connections.
+   *
+   * @return the number of bytes read, 0 if there is nothing to read now, or -1 at end of stream
+   * @throws ProtocolException {@link ErrorCode#FDS_REFUSED} if fds arrived; they have been closed
+   */
+  int readNow(byte[] b, int off, int len) throws IOException {
+    return refusing.readNow(b, off, len);
+  }
+
   /** Sets the read timeout for reads without a deadline; 0 waits forever. */
   public void setReadTimeout(int millis) throws IOException {
     readTimeoutMillis = millis;

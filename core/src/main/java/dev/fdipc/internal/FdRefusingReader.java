@@ -61,35 +61,76 @@ final class FdRefusingReader implements Closeable {
       long deadline = timeoutMillis > 0 ? System.nanoTime() + timeoutMillis * 1_000_000L : 0;
       while (true) {
         awaitReadable(deadline, timeoutMillis);
-        int want = Math.min(len, DATA_SIZE);
-        long base = com.sun.jna.Pointer.nativeValue(mem);
-        mem.clear(DATA_OFFSET);
-        mem.setLong(IOV_OFFSET, base + DATA_OFFSET);
-        mem.setLong(IOV_OFFSET + 8, want);
-        mem.setLong(16, base + IOV_OFFSET); // msg_iov
-        mem.setLong(24, 1); // msg_iovlen
-        mem.setLong(32, base + CONTROL_OFFSET); // msg_control
-        mem.setLong(40, CONTROL_SIZE); // msg_controllen
-        long n = LibC.recvmsg(fd, base, LibC.MSG_CMSG_CLOEXEC | LibC.MSG_DONTWAIT);
-        if (n < 0) {
-          int errno = LibC.errno();
-          if (errno == LibC.EINTR || errno == LibC.EAGAIN) {
-            continue;
-          }
-          if (errno == LibC.ECONNRESET) {
-            throw new SocketException("Connection reset");
-          }
-          throw new NativeIoException("recvmsg", errno);
+        int n = receive(b, off, len);
+        if (n != 0) {
+          return n;
         }
-        refuseFds((int) n);
-        if (n == 0) {
-          return -1;
-        }
-        mem.read(DATA_OFFSET, b, off, (int) n);
-        return (int) n;
       }
     } finally {
       leave();
+    }
+  }
+
+  /**
+   * Reads what is there without waiting ({@code MSG_DONTWAIT}): for a caller that polls the
+   * {@link #fd()} itself.
+   *
+   * @return the number of bytes read, 0 if there is nothing to read now, or -1 at end of stream
+   * @throws ProtocolException {@link ErrorCode#FDS_REFUSED} if fds arrived with the data; they
+   *     have all been closed
+   */
+  synchronized int readNow(byte[] b, int off, int len) throws IOException {
+    if (len <= 0) {
+      throw new IllegalArgumentException("len must be positive: " + len);
+    }
+    enter();
+    try {
+      return receive(b, off, len);
+    } finally {
+      leave();
+    }
+  }
+
+  /**
+   * The duplicate this reader reads, for {@code poll(2)}. Valid until {@link #close()}: a caller
+   * that polls it must stop before closing.
+   */
+  int fd() {
+    return fd;
+  }
+
+  /** One {@code recvmsg(2)} that does not wait: bytes read, 0 if none now, -1 at end of stream. */
+  private int receive(byte[] b, int off, int len) throws IOException {
+    while (true) {
+      int want = Math.min(len, DATA_SIZE);
+      long base = com.sun.jna.Pointer.nativeValue(mem);
+      mem.clear(DATA_OFFSET);
+      mem.setLong(IOV_OFFSET, base + DATA_OFFSET);
+      mem.setLong(IOV_OFFSET + 8, want);
+      mem.setLong(16, base + IOV_OFFSET); // msg_iov
+      mem.setLong(24, 1); // msg_iovlen
+      mem.setLong(32, base + CONTROL_OFFSET); // msg_control
+      mem.setLong(40, CONTROL_SIZE); // msg_controllen
+      long n = LibC.recvmsg(fd, base, LibC.MSG_CMSG_CLOEXEC | LibC.MSG_DONTWAIT);
+      if (n < 0) {
+        int errno = LibC.errno();
+        if (errno == LibC.EINTR) {
+          continue;
+        }
+        if (errno == LibC.EAGAIN) {
+          return 0;
+        }
+        if (errno == LibC.ECONNRESET) {
+          throw new SocketException("Connection reset");
+        }
+        throw new NativeIoException("recvmsg", errno);
+      }
+      refuseFds((int) n);
+      if (n == 0) {
+        return -1;
+      }
+      mem.read(DATA_OFFSET, b, off, (int) n);
+      return (int) n;
     }
   }
 

@@ -25,8 +25,9 @@ import java.util.Optional;
 import java.util.stream.Collectors;
 
 /**
- * One client on the server: handshake, negotiation, fd passing, then the handler, with a watcher on
- * the control connection that turns its end into {@link TransportChannel#peerGone()}.
+ * One client on the server: handshake, negotiation, fd passing, then the handler, while the server's
+ * {@link ControlWatcher} watches the control connection and turns its end into
+ * {@link TransportChannel#peerGone()}.
  */
 public final class ServerSession implements ClientSession {
   private final FdipcServer server;
@@ -38,6 +39,8 @@ public final class ServerSession implements ClientSession {
   private final ServerListener listener;
   private final Duration handshakeTimeout;
   private final SendWatchdog watchdog;
+  private final ControlWatcher controlWatcher;
+  private final ControlWatcher.Handler onControlEnded = this::controlEnded;
   private final IpcChannel watchedChannel = new WatchedChannel();
   private final java.util.concurrent.atomic.AtomicBoolean dropped =
       new java.util.concurrent.atomic.AtomicBoolean();
@@ -54,7 +57,8 @@ public final class ServerSession implements ClientSession {
 
   public ServerSession(FdipcServer server, ControlConnection control, TransportSettings settings,
       TransportRegistry registry, List<String> offered, SessionHandler handler,
-      ServerListener listener, Duration handshakeTimeout, SendWatchdog watchdog) {
+      ServerListener listener, Duration handshakeTimeout, SendWatchdog watchdog,
+      ControlWatcher controlWatcher) {
     this.server = server;
     this.control = control;
     this.settings = settings;
@@ -64,6 +68,7 @@ public final class ServerSession implements ClientSession {
     this.listener = listener;
     this.handshakeTimeout = handshakeTimeout;
     this.watchdog = watchdog;
+    this.controlWatcher = controlWatcher;
   }
 
   @Override
@@ -98,7 +103,6 @@ public final class ServerSession implements ClientSession {
 
   /** Runs the whole session on the calling thread; never throws. */
   public void run() {
-    Thread watcher = null;
     try {
       boolean accepted;
       try {
@@ -109,9 +113,9 @@ public final class ServerSession implements ClientSession {
       if (!accepted) {
         return;
       }
-      watcher = new Thread(this::watchControl, Thread.currentThread().getName() + "-control");
-      watcher.setDaemon(true);
-      watcher.start();
+      if (!controlWatcher.watch(control, onControlEnded)) {
+        controlEnded(-1, null); // the server has ended: nobody will tell us the client left
+      }
       watchdog.watch(this);
       try {
         handler.handle(this);
@@ -127,16 +131,10 @@ public final class ServerSession implements ClientSession {
         closeQuietly(ch);
       }
       control.shutdown();
-      // The watcher leaves its read before the socket is closed: one that had not reached read(2)
-      // yet would otherwise read the next connection given the freed fd number, stealing another
+      // The watcher lets go of the socket before it is closed: one that polled or read it after
+      // the close would watch the next connection given the freed fd number, stealing another
       // client's HELLO (and answering it with an ERROR).
-      if (watcher != null) {
-        try {
-          watcher.join(5000);
-        } catch (InterruptedException e) {
-          Thread.currentThread().interrupt();
-        }
-      }
+      controlWatcher.unwatch(onControlEnded);
       closeQuietly(control);
     }
   }
@@ -274,43 +272,53 @@ public final class ServerSession implements ClientSession {
     return false;
   }
 
-  private void watchControl() {
+  /**
+   * The end of the control connection after the handshake, as the {@link ControlWatcher} read it
+   * (on its thread): a whole frame of {@code frameType}, a clean end of stream ({@code -1} and no
+   * failure), or a failure. Answers a forbidden frame as PROTOCOL.md 8.1 says; the client is gone
+   * in every case.
+   */
+  private void controlEnded(int frameType, IOException failure) {
     try {
-      while (true) {
-        ControlConnection.Received r = control.read(false);
-        if (r == null || r.frame().type() == Frame.GOODBYE) {
+      if (failure instanceof ProtocolException e) {
+        if (e.code() == ErrorCode.FDS_REFUSED) { // fds after the handshake: closed; say why we drop
+          listener.refused(peer, "client " + clientId + " dropped (" + e.code() + "): "
+              + e.getMessage());
+          writeQuietly(Frame.ERROR, Wire.encodeError(e.code(), e.getMessage(), List.of(),
+              List.of()));
           return;
         }
-        String what = "client " + clientId + " sent " + Frame.typeName(r.frame().type())
-            + " after the handshake; only GOODBYE is allowed";
-        listener.refused(peer, what);
-        control.write(Frame.ERROR, Wire.encodeError(ErrorCode.UNEXPECTED_FRAME, what, List.of(),
-            List.of()));
+        // No ERROR after the handshake for a frame that cannot be read (PROTOCOL.md 8.1); the
+        // reason goes to the log instead.
+        listener.refused(peer, "client " + clientId + " sent a malformed frame after the handshake"
+            + " (" + e.code() + "): " + e.getMessage() + "; dropped");
         return;
       }
-    } catch (ProtocolException e) {
-      if (e.code() == ErrorCode.FDS_REFUSED) { // fds after the handshake: closed; say why we drop
-        listener.refused(peer, "client " + clientId + " dropped (" + e.code() + "): "
-            + e.getMessage());
-        try {
-          control.write(Frame.ERROR, Wire.encodeError(e.code(), e.getMessage(), List.of(),
-              List.of()));
-        } catch (IOException gone) {
-          // the client is gone already; the drop was logged
-        }
-        return;
+      if (failure != null || frameType < 0 || frameType == Frame.GOODBYE) {
+        return; // reset, end of stream, or the socket shut down by run(): the client is gone
       }
-      // No ERROR after the handshake for a frame that cannot be read (PROTOCOL.md 8.1); the reason
-      // goes to the log instead.
-      listener.refused(peer, "client " + clientId + " sent a malformed frame after the handshake ("
-          + e.code() + "): " + e.getMessage() + "; dropped");
-    } catch (IOException e) {
-      // Reset, or the socket closed by run(): the client is gone either way.
+      String what = "client " + clientId + " sent " + Frame.typeName(frameType)
+          + " after the handshake; only GOODBYE is allowed";
+      listener.refused(peer, what);
+      writeQuietly(Frame.ERROR, Wire.encodeError(ErrorCode.UNEXPECTED_FRAME, what, List.of(),
+          List.of()));
     } finally {
       TransportChannel ch = channel;
       if (ch != null) {
         ch.peerGone();
       }
+    }
+  }
+
+  /**
+   * Writes a small frame on the watcher's thread: the server has written at most an ACCEPT and a
+   * GOODBYE to this socket before, so a few hundred bytes fit in its buffer and cannot block.
+   */
+  private void writeQuietly(int type, byte[] body) {
+    try {
+      control.write(type, body);
+    } catch (IOException gone) {
+      // the client is gone already; the drop was logged
     }
   }
 

@@ -74,9 +74,10 @@ class ClientHandshakeFuzzTest {
   /** One client at a time: read its HELLO, answer, close our side, wait for it to close. */
   private static void serve() {
     while (!listener.isClosed()) {
-      try (AFUNIXSocket s = listener.accept()) {
+      // The ControlConnection holds a duplicate of the socket's fd (its FdRefusingReader): close
+      // it too, or every round leaks one fd and the client looks guilty.
+      try (AFUNIXSocket s = listener.accept(); ControlConnection c = new ControlConnection(s)) {
         byte[] answer = ANSWERS.take();
-        ControlConnection c = new ControlConnection(s);
         ControlConnection.Received hello = c.read(false);
         Objects.requireNonNull(hello, "client sent no HELLO");
         s.getOutputStream().write(answer);

@@ -162,9 +162,10 @@ class LoadTest {
             end.get("memfdMaps"), start.get("rss") / 1024.0, loaded.get("rss") / 1024.0,
             end.get("rss") / 1024.0, busy);
 
-        // Bounded: a session costs the server two threads (its handler and its control-connection
-        // watcher), nothing grows with the number of messages, and all of it is returned.
-        assertTrue(peak <= start.get("javaThreads") + 2L * clients + 8,
+        // Bounded: a session costs the server one thread, its handler's (one thread per server
+        // watches every control connection), nothing grows with the number of messages, and all
+        // of it is returned.
+        assertTrue(peak <= start.get("javaThreads") + clients + 8,
             () -> "peak java threads " + peak + " for " + clients + " clients, from "
                 + start.get("javaThreads"));
         assertTrue(loaded.get("heap") - start.get("heap") < 64L * 1024 * clients,
