@@ -361,16 +361,18 @@ public final class ServerSession implements ClientSession {
     listener.dropped(this, "client " + clientId + " dropped: it has not read for " + stalled
         + " (its transport buffer is full; send timeout " + watchdog.timeout().toMillis()
         + " ms)");
-    TransportChannel ch = channel;
-    if (ch != null) {
-      ch.peerGone();
-    }
     try {
       // A few bytes on a socket the server has written at most two frames to: this cannot block.
+      // Written before the session is woken: once woken, the session thread ends and closes the
+      // control connection, which would race this GOODBYE and leave the client a bare EOF.
       control.write(Frame.GOODBYE, Wire.encodeGoodbye(Wire.GOODBYE_ERROR, "dropped by the "
           + "server: you have not read for " + stalled + " while it waited to send to you"));
     } catch (IOException e) {
       // The client is gone already.
+    }
+    TransportChannel ch = channel;
+    if (ch != null) {
+      ch.peerGone();
     }
     control.shutdown();
   }
