@@ -2,6 +2,9 @@ package dev.fdipc;
 
 import static java.nio.charset.StandardCharsets.UTF_8;
 import static java.util.concurrent.TimeUnit.SECONDS;
+import static dev.fdipc.LiveServerSupport.only;
+import static dev.fdipc.LiveServerSupport.openFds;
+import static dev.fdipc.LiveServerSupport.readFrame;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -14,15 +17,11 @@ import dev.fdipc.internal.Wire;
 import dev.fdipc.negotiation.TestPipeProvider;
 import java.io.Closeable;
 import java.io.IOException;
-import java.io.InputStream;
-import java.net.SocketException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.TreeMap;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.function.Consumer;
@@ -105,7 +104,7 @@ class AdmissionTest {
   void refusedRawPeerGetsAccessDeniedWithoutSendingAnything() throws Exception {
     startServer(b -> b.allowUids(UID + 1));
     try (AFUNIXSocket raw = rawConnect()) {
-      Frame f = readFrame(raw.getInputStream());
+      Frame f = readFrame(raw.getInputStream(), true);
       assertNotNull(f, "the server closed without an ERROR frame");
       assertEquals(Frame.ERROR, f.type());
       assertEquals(ErrorCode.ACCESS_DENIED, Wire.decodeError(f.body()).code());
@@ -196,7 +195,7 @@ class AdmissionTest {
     // The accept loop takes connections in order: these come after the four silent ones.
     for (int i = 0; i < 20; i++) {
       try (AFUNIXSocket late = rawConnect()) {
-        Frame f = readFrame(late.getInputStream());
+        Frame f = readFrame(late.getInputStream(), true);
         assertNotNull(f, "connection " + i + " over the cap was closed without an ERROR");
         Wire.Error err = Wire.decodeError(f.body());
         assertEquals(ErrorCode.BUSY, err.code(), err.message());
@@ -245,7 +244,7 @@ class AdmissionTest {
         "the real clients were served only after the silent ones were dropped");
 
     for (AFUNIXSocket s : silent) {
-      Frame f = readFrame(s.getInputStream());
+      Frame f = readFrame(s.getInputStream(), true);
       long millis = (System.nanoTime() - start) / 1_000_000;
       assertNotNull(f, "a silent peer was closed without an ERROR");
       Wire.Error err = Wire.decodeError(f.body());
@@ -268,7 +267,7 @@ class AdmissionTest {
     startServer(b -> { });
     long start = System.nanoTime();
     try (AFUNIXSocket raw = rawConnect()) {
-      Frame f = readFrame(raw.getInputStream());
+      Frame f = readFrame(raw.getInputStream(), true);
       long millis = (System.nanoTime() - start) / 1_000_000;
       assertNotNull(f);
       Wire.Error err = Wire.decodeError(f.body());
@@ -312,7 +311,7 @@ class AdmissionTest {
 
   private void startServer(Consumer<FdipcServer.Builder> config) throws IOException {
     FdipcServer.Builder b = FdipcServer.builder().socket(socket).registry(registry)
-        .handler(AdmissionTest::echo).shutdownTimeout(Duration.ofSeconds(2))
+        .handler(LiveServerSupport::echo).shutdownTimeout(Duration.ofSeconds(2))
         .listener(new ServerListener() {
           @Override
           public void refused(PeerCredentials peer, String reason) {
@@ -326,13 +325,6 @@ class AdmissionTest {
         });
     config.accept(b);
     server = b.start();
-  }
-
-  private static void echo(ClientSession s) throws IOException {
-    byte[] m;
-    while ((m = s.channel().receive()) != null) {
-      s.channel().send(m);
-    }
   }
 
   private FdipcClient.Builder client() {
@@ -368,27 +360,6 @@ class AdmissionTest {
         .count();
   }
 
-  /** One frame; {@code null} at end of stream. */
-  private static Frame readFrame(InputStream in) throws IOException {
-    byte[] header = new byte[Frame.HEADER_SIZE];
-    int n;
-    try {
-      n = in.readNBytes(header, 0, header.length);
-    } catch (SocketException e) {
-      return null;
-    }
-    if (n == 0) {
-      return null;
-    }
-    if (n < header.length) {
-      fail("the stream ended inside a frame header after " + n + " bytes");
-    }
-    int length = Wire.bodyLength(header);
-    byte[] body = in.readNBytes(length);
-    assertEquals(length, body.length, "the stream ended inside a frame body");
-    return new Frame(header[5] & 0xff, header[6] & 0xff, body);
-  }
-
   /**
    * Waits until every descriptor opened since {@code before} is closed again: the server closes a
    * refused connection a moment after the client has read the refusal.
@@ -404,28 +375,4 @@ class AdmissionTest {
     }
   }
 
-  /** This process's open descriptors: number to what it points at. */
-  private static Map<String, String> openFds() throws IOException {
-    Map<String, String> fds = new TreeMap<>();
-    try (var stream = Files.newDirectoryStream(Path.of("/proc/self/fd"))) {
-      for (Path p : stream) {
-        String target;
-        try {
-          target = Files.readSymbolicLink(p).toString();
-        } catch (IOException e) {
-          target = "(closed while listing)";
-        }
-        if (!(target.startsWith("/proc/") && target.endsWith("/fd"))) {
-          fds.put(p.getFileName().toString(), target);
-        }
-      }
-    }
-    return fds;
-  }
-
-  private static Map<String, String> only(Map<String, String> a, Map<String, String> b) {
-    Map<String, String> r = new TreeMap<>(a);
-    r.entrySet().removeIf(e -> e.getValue().equals(b.get(e.getKey())));
-    return r;
-  }
 }

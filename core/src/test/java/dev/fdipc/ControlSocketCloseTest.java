@@ -3,7 +3,6 @@ package dev.fdipc;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import dev.fdipc.negotiation.TestPipeProvider;
-import java.io.IOException;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
@@ -31,7 +30,7 @@ class ControlSocketCloseTest {
     TransportRegistry reg = TransportRegistry.of(new TestPipeProvider("good"));
     Path socket = dir.resolve("s.sock");
     try (FdipcServer server = FdipcServer.builder().socket(socket).registry(reg)
-        .handler(ControlSocketCloseTest::echo).start()) {
+        .handler(LiveServerSupport::echo).start()) {
       // Closing at once, before the watcher has had a chance to run, is when it used to be late.
       for (int i = 0; i < 200; i++) {
         Set<Thread> before = watchers();
@@ -51,10 +50,4 @@ class ControlSocketCloseTest {
         .collect(Collectors.toSet());
   }
 
-  private static void echo(ClientSession s) throws IOException {
-    byte[] m;
-    while ((m = s.channel().receive()) != null) {
-      s.channel().send(m);
-    }
-  }
 }

@@ -5,7 +5,6 @@ import static java.util.concurrent.TimeUnit.SECONDS;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
-import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.fdipc.internal.Frame;
 import dev.fdipc.internal.Wire;
@@ -48,7 +47,7 @@ class ControlWatcherThreadsTest {
     Path socket = dir.resolve("s.sock");
     List<IpcChannel> clients = new ArrayList<>();
     FdipcServer server = FdipcServer.builder().socket(socket).registry(reg)
-        .handler(ControlWatcherThreadsTest::echo).start();
+        .handler(LiveServerSupport::echo).start();
     try {
       for (int i = 0; i < 10; i++) {
         IpcChannel ch = FdipcClient.builder().socket(socket).registry(reg).connect();
@@ -88,7 +87,7 @@ class ControlWatcherThreadsTest {
             refused.add(reason);
           }
         })
-        .handler(ControlWatcherThreadsTest::echo).start();
+        .handler(LiveServerSupport::echo).start();
         AFUNIXSocket stuck = handshake(socket, 11);
         AFUNIXSocket other = handshake(socket, 12)) {
       byte[] bye = Wire.frame(Frame.GOODBYE, 0, Wire.encodeGoodbye(Wire.GOODBYE_CLOSE, "bye"));
@@ -154,10 +153,4 @@ class ControlWatcherThreadsTest {
         .collect(Collectors.toSet());
   }
 
-  private static void echo(ClientSession s) throws IOException {
-    byte[] m;
-    while ((m = s.channel().receive()) != null) {
-      s.channel().send(m);
-    }
-  }
 }

@@ -3,6 +3,10 @@ package dev.fdipc;
 import static java.nio.charset.StandardCharsets.US_ASCII;
 import static java.nio.charset.StandardCharsets.UTF_8;
 import static java.util.concurrent.TimeUnit.SECONDS;
+import static dev.fdipc.LiveServerSupport.echo;
+import static dev.fdipc.LiveServerSupport.only;
+import static dev.fdipc.LiveServerSupport.openFds;
+import static dev.fdipc.LiveServerSupport.readFrame;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -107,7 +111,7 @@ class NegotiationTest {
     FailingProvider full = new FailingProvider("full", "no room left");
     TestPipeProvider good = new TestPipeProvider("good");
     TransportRegistry reg = TransportRegistry.of(full, good);
-    startServer(reg, b -> { }, NegotiationTest::echo);
+    startServer(reg, b -> { }, LiveServerSupport::echo);
 
     IpcChannel ch = connect(client(reg).transports("full", "good"));
 
@@ -126,7 +130,7 @@ class NegotiationTest {
     FailingProvider fullA = new FailingProvider("full-a", "no room left");
     FailingProvider fullB = new FailingProvider("full-b", "no room left for b either");
     TransportRegistry reg = TransportRegistry.of(fullA, fullB, new TestPipeProvider("good"));
-    startServer(reg, b -> { }, NegotiationTest::echo);
+    startServer(reg, b -> { }, LiveServerSupport::echo);
 
     NegotiationException e = assertThrows(NegotiationException.class,
         () -> connect(client(reg).transports("full-a", "full-b")));
@@ -158,7 +162,7 @@ class NegotiationTest {
     TransportRegistry clientReg = TransportRegistry.of(new TestPipeProvider("nosuch"),
         new TestPipeProvider("broken"), new TestPipeProvider("spare"),
         new TestPipeProvider("good"));
-    startServer(serverReg, b -> b.transports("zeta", "good"), NegotiationTest::echo);
+    startServer(serverReg, b -> b.transports("zeta", "good"), LiveServerSupport::echo);
 
     NegotiationException e = assertThrows(NegotiationException.class,
         () -> connect(client(clientReg).transports("nosuch", "broken", "spare")));
@@ -186,7 +190,7 @@ class NegotiationTest {
   void clientRefusesLocallyToListATransportItDoesNotHave() throws Exception {
     TransportRegistry reg = TransportRegistry.of(new TestPipeProvider("good"),
         new UnavailableTestProvider("broken", "needs kernel 9.9"));
-    startServer(reg, b -> { }, NegotiationTest::echo);
+    startServer(reg, b -> { }, LiveServerSupport::echo);
 
     IllegalArgumentException unknown = assertThrows(IllegalArgumentException.class,
         () -> connect(client(reg).transports("nosuch")));
@@ -205,7 +209,7 @@ class NegotiationTest {
     TestPipeProvider second = new TestPipeProvider("second");
     // Registry order would be "first", "second" (same priority, by name); the server reverses it.
     TransportRegistry reg = TransportRegistry.of(first, second);
-    startServer(reg, b -> b.transports("second", "first"), NegotiationTest::echo);
+    startServer(reg, b -> b.transports("second", "first"), LiveServerSupport::echo);
 
     IpcChannel ch = connect(client(reg).transports(List.of()));
 
@@ -298,11 +302,11 @@ class NegotiationTest {
   @Timeout(20)
   void silentClientGetsHandshakeTimeoutThenEndOfStream() throws Exception {
     TransportRegistry reg = TransportRegistry.of(new TestPipeProvider("good"));
-    startServer(reg, b -> b.handshakeTimeout(Duration.ofMillis(300)), NegotiationTest::echo);
+    startServer(reg, b -> b.handshakeTimeout(Duration.ofMillis(300)), LiveServerSupport::echo);
 
     try (AFUNIXSocket raw = rawConnect()) {
       long start = System.nanoTime();
-      Frame f = readFrame(raw.getInputStream());
+      Frame f = readFrame(raw.getInputStream(), false);
       long millis = (System.nanoTime() - start) / 1_000_000;
 
       assertNotNull(f, "the server closed without an ERROR frame");
@@ -319,7 +323,7 @@ class NegotiationTest {
   @Timeout(20)
   void tricklingClientIsCutOffByTheDeadlineNotResetByEachByte() throws Exception {
     TransportRegistry reg = TransportRegistry.of(new TestPipeProvider("good"));
-    startServer(reg, b -> b.handshakeTimeout(Duration.ofMillis(300)), NegotiationTest::echo);
+    startServer(reg, b -> b.handshakeTimeout(Duration.ofMillis(300)), LiveServerSupport::echo);
     // A valid HELLO: if every byte reset the timeout, the server would answer it with ACCEPT.
     byte[] frame = Wire.frame(Frame.HELLO, 0,
         Wire.encodeHello(new Wire.Hello(1, 4096, List.of("good"))));
@@ -349,7 +353,7 @@ class NegotiationTest {
         }
       }, 100, 100, TimeUnit.MILLISECONDS);
 
-      Frame f = readFrame(raw.getInputStream());
+      Frame f = readFrame(raw.getInputStream(), false);
       long millis = (System.nanoTime() - start) / 1_000_000;
       int sentBeforeAnswer = sent.get();
 
@@ -397,11 +401,11 @@ class NegotiationTest {
   void hostileClientIsRefusedAndTheServerKeepsServing(String what, byte[] bytes,
       ErrorCode expected) throws Exception {
     TransportRegistry reg = TransportRegistry.of(new TestPipeProvider("good"));
-    startServer(reg, b -> { }, NegotiationTest::echo);
+    startServer(reg, b -> { }, LiveServerSupport::echo);
 
     try (AFUNIXSocket raw = rawConnect()) {
       raw.getOutputStream().write(bytes);
-      Frame f = readFrame(raw.getInputStream());
+      Frame f = readFrame(raw.getInputStream(), false);
       assertNotNull(f, "the server closed without an ERROR frame");
       assertEquals(Frame.ERROR, f.type(), () -> "got " + Frame.typeName(f.type()));
       Wire.Error e = Wire.decodeError(f.body());
@@ -479,7 +483,7 @@ class NegotiationTest {
   @Timeout(30)
   void shutdownSaysGoodbyeToEveryClientAndRemovesTheSocket() throws Exception {
     TransportRegistry reg = TransportRegistry.of(new TestPipeProvider("good"));
-    startServer(reg, b -> { }, NegotiationTest::echo);
+    startServer(reg, b -> { }, LiveServerSupport::echo);
     CompletableFuture<Boolean> gone1 = new CompletableFuture<>();
     CompletableFuture<Boolean> gone2 = new CompletableFuture<>();
     CompletableFuture<String> message1 = new CompletableFuture<>();
@@ -514,7 +518,7 @@ class NegotiationTest {
   @Timeout(60)
   void connectCloseCyclesLeakNoDescriptors() throws Exception {
     TransportRegistry reg = TransportRegistry.of(new TestPipeProvider("good"));
-    startServer(reg, b -> { }, NegotiationTest::echo);
+    startServer(reg, b -> { }, LiveServerSupport::echo);
     for (int i = 0; i < 20; i++) {
       cycle(reg, i);
     }
@@ -555,7 +559,7 @@ class NegotiationTest {
         crashed.setDeleteOnClose(false); // leaves a socket file nobody listens on
         crashed.bind(AFUNIXSocketAddress.of(socket));
       }
-      startServer(reg, b -> { }, NegotiationTest::echo);
+      startServer(reg, b -> { }, LiveServerSupport::echo);
       server.close();
       server = null;
       if (i == 0) {
@@ -574,32 +578,6 @@ class NegotiationTest {
     ClientSession ended = listener.ended.poll(WAIT_SECONDS, SECONDS);
     assertNotNull(ended, "session " + i + " did not end");
     assertEquals(i, ended.clientId());
-  }
-
-  /** This process's open descriptors: number to what it points at. */
-  private static Map<String, String> openFds() throws IOException {
-    Map<String, String> fds = new java.util.TreeMap<>();
-    try (java.nio.file.DirectoryStream<Path> dirStream =
-        Files.newDirectoryStream(Path.of("/proc/self/fd"))) {
-      for (Path p : dirStream) {
-        String target;
-        try {
-          target = Files.readSymbolicLink(p).toString();
-        } catch (IOException e) {
-          target = "(closed while listing)";
-        }
-        if (!(target.startsWith("/proc/") && target.endsWith("/fd"))) { // this listing itself
-          fds.put(p.getFileName().toString(), target);
-        }
-      }
-    }
-    return fds;
-  }
-
-  private static Map<String, String> only(Map<String, String> a, Map<String, String> b) {
-    Map<String, String> r = new java.util.TreeMap<>(a);
-    r.entrySet().removeIf(e -> e.getValue().equals(b.get(e.getKey())));
-    return r;
   }
 
   // ---------------------------------------------------------------- helpers
@@ -625,13 +603,6 @@ class NegotiationTest {
     @Override
     public void sessionEnded(ClientSession session) {
       ended.add(session);
-    }
-  }
-
-  private static void echo(ClientSession s) throws IOException {
-    byte[] m;
-    while ((m = s.channel().receive()) != null) {
-      s.channel().send(m);
     }
   }
 
@@ -678,22 +649,6 @@ class NegotiationTest {
     s.setSoTimeout((int) SECONDS.toMillis(WAIT_SECONDS * 2));
     toClose.add(s);
     return s;
-  }
-
-  /** One frame, checked with {@link Wire#bodyLength}; {@code null} at end of stream. */
-  private static Frame readFrame(InputStream in) throws IOException {
-    byte[] header = new byte[Frame.HEADER_SIZE];
-    int n = in.readNBytes(header, 0, header.length);
-    if (n == 0) {
-      return null;
-    }
-    if (n < header.length) {
-      fail("the stream ended inside a frame header after " + n + " bytes");
-    }
-    int length = Wire.bodyLength(header);
-    byte[] body = in.readNBytes(length);
-    assertEquals(length, body.length, "the stream ended inside a frame body");
-    return new Frame(header[5] & 0xff, header[6] & 0xff, body);
   }
 
   private static void assertEndOfStream(InputStream in, boolean resetAllowed) throws IOException {
