@@ -76,7 +76,9 @@ public class FdStreamChannel extends AbstractIpcChannel {
    * @param transport the transport's name
    * @param maxMessageSize the negotiated maximum message size
    * @param in the descriptor messages are read from
-   * @param out the descriptor messages are written to; may be the same as {@code in}
+   * @param out the descriptor messages are written to; may be the same as {@code in}. When it is
+   *     the same {@code AF_UNIX} stream socket, the channel switches it to blocking mode and shuts
+   *     it down on close, so it must not be shared with anyone who goes on using it
    * @param resources anything else to close with the channel
    */
   public FdStreamChannel(String transport, int maxMessageSize, Fd in, Fd out,
