@@ -26,6 +26,9 @@ public final class LibC {
   public static final int MSG_DONTWAIT = 0x40;
   public static final int MSG_CMSG_CLOEXEC = 0x40000000;
   public static final int SHUT_RDWR = 2;
+  public static final int MSG_NOSIGNAL = 0x4000;
+  public static final int SO_TYPE = 3;
+  public static final int SO_DOMAIN = 39;
   /** The kernel's limit of fds in one {@code SCM_RIGHTS} message ({@code SCM_MAX_FD}). */
   public static final int SCM_MAX_FD = 253;
 
@@ -72,6 +75,26 @@ public final class LibC {
   public static native long recvmsg(int fd, long msghdr, int flags);
 
   public static native int shutdown(int fd, int how);
+
+  public static native long recv(int fd, long buf, long count, int flags);
+
+  public static native long send(int fd, long buf, long count, int flags);
+
+  /** {@code getsockopt(2)} for an int option: {@code value} and {@code length} have one element. */
+  public static native int getsockopt(int fd, int level, int name, int[] value, int[] length);
+
+  /** True if {@code fd} is an {@code AF_UNIX} {@code SOCK_STREAM} socket. */
+  public static boolean isUnixStreamSocket(int fd) {
+    return intSocketOption(fd, SO_DOMAIN) == AF_UNIX
+        && intSocketOption(fd, SO_TYPE) == SOCK_STREAM;
+  }
+
+  /** An int {@code SOL_SOCKET} option, or -1 if {@code fd} is not a socket. */
+  private static int intSocketOption(int fd, int name) {
+    int[] value = new int[1];
+    int[] length = {4};
+    return getsockopt(fd, SOL_SOCKET, name, value, length) == 0 ? value[0] : -1;
+  }
 
   public static final int RLIMIT_NOFILE = 7;
 
