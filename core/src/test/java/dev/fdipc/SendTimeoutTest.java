@@ -87,6 +87,47 @@ class SendTimeoutTest {
   }
 
   @Test
+  void clientThatReadsSlowlyButSteadilyIsNotDropped() throws Exception {
+    // The handler always has a send under way, but each one completes well within the timeout:
+    // the watchdog must time single sends, not how long the handler has been sending.
+    Path socket = dir.resolve("s.sock");
+    TransportRegistry reg = TransportRegistry.of(new TestPipeProvider("pipe"));
+    BlockingQueue<String> dropped = new LinkedBlockingQueue<>();
+    BlockingQueue<Object> outcome = new LinkedBlockingQueue<>();
+    server = FdipcServer.builder().socket(socket).registry(reg)
+        .sendTimeout(Duration.ofMillis(300))
+        .listener(new ServerListener() {
+          @Override
+          public void dropped(ClientSession session, String reason) {
+            dropped.add(reason);
+          }
+        })
+        .handler(s -> {
+          try {
+            while (true) {
+              s.channel().send(new byte[16_000]);
+            }
+          } catch (IOException e) {
+            outcome.add(e);
+          }
+        })
+        .start();
+    try (IpcChannel slow = FdipcClient.builder().socket(socket).registry(reg).clientId(1)
+        .connect()) {
+      long end = System.nanoTime() + Duration.ofMillis(1500).toNanos();
+      while (System.nanoTime() - end < 0) {
+        assertNotNull(slow.receive(10, SECONDS),
+            () -> "the channel ended; the listener heard: " + dropped.peek());
+        // The slow reader under test. The pipe holds 4 messages and the client may have read
+        // them all ahead, so one send waits up to about 5 sleeps: well below the timeout.
+        Thread.sleep(20);
+      }
+      assertEquals(null, dropped.poll(), "a client that keeps reading was dropped");
+      assertEquals(null, outcome.poll(), "the handler's send failed");
+    }
+  }
+
+  @Test
   void negativeSendTimeoutIsRejected() {
     IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
         () -> FdipcServer.builder().sendTimeout(Duration.ofSeconds(-1)));

@@ -2,7 +2,7 @@ package dev.fdipc.internal;
 
 import java.io.Closeable;
 import java.time.Duration;
-import java.util.Set;
+import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.LockSupport;
@@ -13,12 +13,14 @@ import java.util.concurrent.locks.LockSupport;
  * forever. One thread per server looks at every session a few times per timeout and drops each
  * session whose current send has waited longer than the timeout.
  *
- * <p>Sends only publish their start time (two volatile writes), so the check costs nothing on the
- * message path. A send is dropped at most a quarter of the timeout (and at most 1 s) late.
+ * <p>Sends only count their start and end (two volatile writes, no clock read: {@code nanoTime}
+ * was a measurable part of a memfd round trip). The watchdog times a send from the first look
+ * that finds it under way, which is at most one period after it began: it is never dropped early,
+ * and at most two periods, a quarter of the timeout (and at most 1 s), late.
  */
 public final class SendWatchdog implements Closeable {
   private final long timeoutNanos;
-  private final Set<ServerSession> watched = ConcurrentHashMap.newKeySet();
+  private final Map<ServerSession, Sighting> watched = new ConcurrentHashMap<>();
   private final Thread thread;
   private volatile boolean closed;
 
@@ -45,7 +47,7 @@ public final class SendWatchdog implements Closeable {
 
   void watch(ServerSession session) {
     if (thread != null) {
-      watched.add(session);
+      watched.put(session, new Sighting());
     }
   }
 
@@ -54,19 +56,32 @@ public final class SendWatchdog implements Closeable {
   }
 
   private void run() {
-    long period = Math.max(TimeUnit.MILLISECONDS.toNanos(10),
-        Math.min(timeoutNanos / 4, TimeUnit.SECONDS.toNanos(1)));
+    long period = Math.max(TimeUnit.MILLISECONDS.toNanos(5),
+        Math.min(timeoutNanos / 8, TimeUnit.MILLISECONDS.toNanos(500)));
     while (!closed) {
       LockSupport.parkNanos(this, period);
       long now = System.nanoTime();
-      for (ServerSession s : watched) {
-        long since = s.sendingSince();
-        if (since != 0 && now - since >= timeoutNanos) {
+      for (Map.Entry<ServerSession, Sighting> e : watched.entrySet()) {
+        ServerSession s = e.getKey();
+        Sighting seen = e.getValue();
+        long events = s.sendEvents();
+        if ((events & 1) == 0) {
+          seen.events = -1; // no send under way
+        } else if (events != seen.events) {
+          seen.events = events; // a send not seen before: it began at most one period ago
+          seen.since = now;
+        } else if (now - seen.since >= timeoutNanos) {
           watched.remove(s);
-          s.dropSlowReader(now - since);
+          s.dropSlowReader(now - seen.since);
         }
       }
     }
+  }
+
+  /** What the watchdog thread last saw of one session; touched by that thread only. */
+  private static final class Sighting {
+    long events = -1;
+    long since;
   }
 
   /** Stops the watchdog thread. */

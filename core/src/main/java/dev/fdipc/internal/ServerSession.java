@@ -44,8 +44,11 @@ public final class ServerSession implements ClientSession {
   private final IpcChannel watchedChannel = new WatchedChannel();
   private final java.util.concurrent.atomic.AtomicBoolean dropped =
       new java.util.concurrent.atomic.AtomicBoolean();
-  /** {@link System#nanoTime()} when the handler's current send began; 0 while none is under way. */
-  private volatile long sendingSince;
+  /**
+   * The handler's sends started plus those finished: odd while one is under way. A counter rather
+   * than a start time keeps the clock off the message path; {@link SendWatchdog} times it.
+   */
+  private volatile long sendEvents;
 
   private PeerCredentials peer;
   private long clientId;
@@ -343,8 +346,9 @@ public final class ServerSession implements ClientSession {
     ch.peerGone();
   }
 
-  long sendingSince() {
-    return sendingSince;
+  /** Odd while the handler's send is under way; changes with every send started or finished. */
+  long sendEvents() {
+    return sendEvents;
   }
 
   /**
@@ -378,9 +382,9 @@ public final class ServerSession implements ClientSession {
   }
 
   /**
-   * The channel the handler sees: the transport's, with each send's start published for the
-   * {@link SendWatchdog}. Sends are serialized here so that the published time is the one of the
-   * send that is actually waiting for the client.
+   * The channel the handler sees: the transport's, with each send's start and end counted for the
+   * {@link SendWatchdog}. Sends are serialized here so that an odd count means one send, the one
+   * actually waiting for the client.
    */
   private final class WatchedChannel implements IpcChannel {
     private final java.util.concurrent.locks.ReentrantLock sendLock =
@@ -400,12 +404,11 @@ public final class ServerSession implements ClientSession {
     public void send(java.nio.ByteBuffer message) throws IOException {
       sendLock.lock();
       try {
-        long now = System.nanoTime();
-        sendingSince = now == 0 ? 1 : now;
+        sendEvents++; // odd: under way; single writer, under the lock
         try {
           channel.send(message);
         } finally {
-          sendingSince = 0;
+          sendEvents++;
         }
       } finally {
         sendLock.unlock();

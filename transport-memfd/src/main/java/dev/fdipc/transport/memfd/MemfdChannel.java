@@ -35,6 +35,12 @@ final class MemfdChannel extends AbstractIpcChannel {
   private static final VarHandle INT =
       MethodHandles.byteBufferViewVarHandle(int[].class, ByteOrder.nativeOrder());
 
+  /**
+   * Pauses between the checks of a spinning wait that need more than one load (clock, close, peer
+   * gone): a few microseconds at most, which bounds how late a spin notices them.
+   */
+  private static final int SPIN_BURST = 64;
+
   private final long address;
   private final long size;
   private final ByteBuffer region;
@@ -315,8 +321,8 @@ final class MemfdChannel extends AbstractIpcChannel {
     if (rxTailSeen - rxHead > 0) {
       return true;
     }
-    long spinUntil = strategy == WaitStrategy.SPIN_THEN_PARK ? System.nanoTime() + spinNanos : 0;
-    int spins = 0;
+    long spinUntil = 0;
+    boolean spinning = false;
     while (true) {
       checkNotClosedWhileWaiting();
       // Read "gone" before the tail: whatever the peer published before it went is then seen.
@@ -329,13 +335,23 @@ final class MemfdChannel extends AbstractIpcChannel {
       if (gone) {
         return false;
       }
-      if (strategy == WaitStrategy.SPIN
-          || strategy == WaitStrategy.SPIN_THEN_PARK && System.nanoTime() - spinUntil < 0) {
-        Thread.onSpinWait();
-        if ((++spins & 1023) == 0 && expired(deadline)) {
-          throw timeout();
+      if (strategy != WaitStrategy.PARK) {
+        // The clock is read only once the ring has been found empty, and then once per burst of
+        // spins: a publication is noticed within one load and one pause, as in a C spin loop.
+        long now = System.nanoTime();
+        if (!spinning) {
+          spinning = true;
+          spinUntil = now + spinNanos;
         }
-        continue;
+        if (strategy == WaitStrategy.SPIN || now - spinUntil < 0) {
+          if (deadline != NO_DEADLINE && deadline - now <= 0) {
+            throw timeout();
+          }
+          if (spinForTail()) {
+            return true;
+          }
+          continue;
+        }
       }
       INT.setVolatile(region, rxCtl + Layout.CTL_CONSUMER_WAITING, 1);
       VarHandle.fullFence();
@@ -350,6 +366,23 @@ final class MemfdChannel extends AbstractIpcChannel {
         throw timeout();
       }
     }
+  }
+
+  /**
+   * Spins a burst of {@link #SPIN_BURST} pauses reading nothing but the tail; close, peer gone, the
+   * deadline and the end of spinning are the caller's checks between bursts.
+   *
+   * @return true once a record is published
+   */
+  private boolean spinForTail() throws ProtocolException {
+    for (int i = 0; i < SPIN_BURST; i++) {
+      Thread.onSpinWait();
+      rxTailSeen = readTail();
+      if (rxTailSeen - rxHead > 0) {
+        return true;
+      }
+    }
+    return false;
   }
 
   private IpcTimeoutException timeout() {
