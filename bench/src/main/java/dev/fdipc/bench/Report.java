@@ -211,8 +211,15 @@ final class Report {
             base - h, Math.max(1, barW - 1), h, colors[s], escape(groups.get(g)),
             escape(series[s]), value(x)));
       }
-      sb.append(String.format(Locale.ROOT, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">"
-          + "%s</text>%n", gx + groupW * 0.4, base + 18, escape(groups.get(g))));
+      if (groups.size() > 6) { // many groups: slanted labels, which would overlap side by side
+        double lx = gx + groupW * 0.4;
+        sb.append(String.format(Locale.ROOT, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"end\" "
+            + "transform=\"rotate(-30 %.1f %d)\">%s</text>%n", lx, base + 14, lx, base + 14,
+            escape(groups.get(g))));
+      } else {
+        sb.append(String.format(Locale.ROOT, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">"
+            + "%s</text>%n", gx + groupW * 0.4, base + 18, escape(groups.get(g))));
+      }
     }
     sb.append(String.format(Locale.ROOT, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" "
         + "stroke=\"#333\"/>%n", LEFT, base, LEFT + plotW, base));
