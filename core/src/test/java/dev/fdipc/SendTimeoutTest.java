@@ -14,6 +14,7 @@ import java.time.Duration;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.LinkedBlockingQueue;
 import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
@@ -28,7 +29,16 @@ class SendTimeoutTest {
   @TempDir
   Path dir;
 
+  private final TransportRegistry reg = TransportRegistry.of(new TestPipeProvider("pipe"));
+  private final BlockingQueue<String> dropped = new LinkedBlockingQueue<>();
+  private final BlockingQueue<Object> outcome = new LinkedBlockingQueue<>();
+  private Path socket;
   private FdipcServer server;
+
+  @BeforeEach
+  void setUp() {
+    socket = dir.resolve("s.sock");
+  }
 
   @AfterEach
   void tearDown() {
@@ -39,35 +49,13 @@ class SendTimeoutTest {
 
   @Test
   void handlerSendToClientThatNeverReadsFailsAfterTheTimeout() throws Exception {
-    Path socket = dir.resolve("s.sock");
-    TransportRegistry reg = TransportRegistry.of(new TestPipeProvider("pipe"));
-    BlockingQueue<String> dropped = new LinkedBlockingQueue<>();
-    BlockingQueue<Object> outcome = new LinkedBlockingQueue<>();
-    server = FdipcServer.builder().socket(socket).registry(reg)
-        .sendTimeout(Duration.ofMillis(300))
-        .listener(new ServerListener() {
-          @Override
-          public void dropped(ClientSession session, String reason) {
-            dropped.add(reason);
-          }
-        })
-        .handler(s -> {
-          if (s.clientId() == 2) { // a well-behaved echo client
-            byte[] m;
-            while ((m = s.channel().receive()) != null) {
-              s.channel().send(m);
-            }
-            return;
-          }
-          try {
-            while (true) {
-              s.channel().send(new byte[1000]);
-            }
-          } catch (IOException e) {
-            outcome.add(e);
-          }
-        })
-        .start();
+    startServer(s -> {
+      if (s.clientId() == 2) { // a well-behaved echo client
+        LiveServerSupport.echo(s);
+        return;
+      }
+      sendUntilFailure(s, 1000);
+    });
     try (IpcChannel deaf = FdipcClient.builder().socket(socket).registry(reg).clientId(1)
             .connect();
         IpcChannel echo = FdipcClient.builder().socket(socket).registry(reg).clientId(2)
@@ -90,28 +78,7 @@ class SendTimeoutTest {
   void clientThatReadsSlowlyButSteadilyIsNotDropped() throws Exception {
     // The handler always has a send under way, but each one completes well within the timeout:
     // the watchdog must time single sends, not how long the handler has been sending.
-    Path socket = dir.resolve("s.sock");
-    TransportRegistry reg = TransportRegistry.of(new TestPipeProvider("pipe"));
-    BlockingQueue<String> dropped = new LinkedBlockingQueue<>();
-    BlockingQueue<Object> outcome = new LinkedBlockingQueue<>();
-    server = FdipcServer.builder().socket(socket).registry(reg)
-        .sendTimeout(Duration.ofMillis(300))
-        .listener(new ServerListener() {
-          @Override
-          public void dropped(ClientSession session, String reason) {
-            dropped.add(reason);
-          }
-        })
-        .handler(s -> {
-          try {
-            while (true) {
-              s.channel().send(new byte[16_000]);
-            }
-          } catch (IOException e) {
-            outcome.add(e);
-          }
-        })
-        .start();
+    startServer(s -> sendUntilFailure(s, 16_000));
     try (IpcChannel slow = FdipcClient.builder().socket(socket).registry(reg).clientId(1)
         .connect()) {
       long end = System.nanoTime() + Duration.ofMillis(1500).toNanos();
@@ -124,6 +91,31 @@ class SendTimeoutTest {
       }
       assertEquals(null, dropped.poll(), "a client that keeps reading was dropped");
       assertEquals(null, outcome.poll(), "the handler's send failed");
+    }
+  }
+
+  /** Starts a server with a 300 ms send timeout whose listener records drops. */
+  private void startServer(SessionHandler handler) throws IOException {
+    server = FdipcServer.builder().socket(socket).registry(reg)
+        .sendTimeout(Duration.ofMillis(300))
+        .listener(new ServerListener() {
+          @Override
+          public void dropped(ClientSession session, String reason) {
+            dropped.add(reason);
+          }
+        })
+        .handler(handler)
+        .start();
+  }
+
+  /** Sends messages of {@code size} bytes until a send fails, and records the failure. */
+  private void sendUntilFailure(ClientSession s, int size) {
+    try {
+      while (true) {
+        s.channel().send(new byte[size]);
+      }
+    } catch (IOException e) {
+      outcome.add(e);
     }
   }
 
