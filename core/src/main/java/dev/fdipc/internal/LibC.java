@@ -146,6 +146,43 @@ public final class LibC {
 
   public static native int listen(int fd, int backlog);
 
+  public static final int SOCK_NONBLOCK = O_NONBLOCK;
+
+  /** {@code accept4(2)} without the peer's address. */
+  public static native int accept4(int fd, long addr, long addrLength, int flags);
+
+  /** {@code sendmsg(2)} with a {@code struct msghdr} the caller laid out (LP64). */
+  public static native long sendmsg(int fd, long msghdr, int flags);
+
+  public static final int SO_PEERCRED = 17;
+
+  /** {@code getsockopt(2)} into memory the caller owns (a {@code struct ucred}, say). */
+  public static native int getsockopt(int fd, int level, int name, long value, int[] length);
+
+  // epoll(7)
+  public static final int EPOLL_CLOEXEC = O_CLOEXEC;
+  public static final int EPOLL_CTL_ADD = 1;
+  public static final int EPOLL_CTL_DEL = 2;
+  public static final int EPOLL_CTL_MOD = 3;
+  public static final int EPOLLIN = 0x1;
+  public static final int EPOLLOUT = 0x4;
+  public static final int EPOLLERR = 0x8;
+  public static final int EPOLLHUP = 0x10;
+  public static final int EPOLLRDHUP = 0x2000;
+  public static final int EPOLLONESHOT = 1 << 30;
+  /**
+   * {@code struct epoll_event}: {@code uint32_t events; uint64_t data}. Packed on x86-64 (12
+   * bytes, data at 4); naturally aligned elsewhere (16 bytes, data at 8).
+   */
+  public static final int EPOLL_EVENT_SIZE = Platform.isIntel() ? 12 : 16;
+  public static final int EPOLL_DATA_OFFSET = Platform.isIntel() ? 4 : 8;
+
+  public static native int epoll_create1(int flags);
+
+  public static native int epoll_ctl(int epfd, int op, int fd, long event);
+
+  public static native int epoll_wait(int epfd, long events, int maxEvents, int timeoutMillis);
+
   /** Variadic calls: direct mapping does not set up varargs correctly. */
   interface Variadic extends Library {
     Variadic INSTANCE = Native.load(Platform.C_LIBRARY_NAME, Variadic.class);

@@ -1,6 +1,10 @@
 package dev.fdipc.spi;
 
+import dev.fdipc.IpcTimeoutException;
 import dev.fdipc.MessageTooLargeException;
+import dev.fdipc.PeerClosedException;
+import dev.fdipc.internal.ParkingLot;
+import dev.fdipc.internal.VirtualThreads;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.AsynchronousCloseException;
@@ -10,18 +14,29 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.locks.ReentrantLock;
 
 /**
- * The part of every channel that does not depend on the kernel object: the size check, one sender
- * and one receiver at a time, deadlines, close-once, and the peer-gone flag. A transport implements
- * {@link #doSend}, {@link #doReceive}, {@link #wakeUp} and {@link #release}.
+ * Everything of a channel that does not depend on the kernel object: the size check, one sender
+ * and one receiver at a time, close-once, the peer-gone flag, and the blocking {@code send} and
+ * {@code receive}, written once here on top of the transport's non-blocking half.
  *
- * <p>Close protocol: {@link #close()} marks the channel closed, calls {@link #wakeUp()} so that
- * blocked calls return, waits for the sender and receiver to leave, and only then calls
- * {@link #release()}. A descriptor is therefore never closed while another thread may still pass
- * its number to the kernel.
+ * <p>A transport implements {@link #doTryReceive}, {@link #doTrySend}, {@link #doArmReceive},
+ * {@link #doArmSend} and {@link #release}; it may spin before waiting ({@link #receiveSpinNanos}).
+ *
+ * <p>How a blocking call waits, once the non-blocking call cannot progress and the channel is
+ * armed: a platform thread polls the channel's {@link Interest} together with an eventfd that
+ * close and peer-gone signal (created on the first such wait); a virtual thread parks on the
+ * shared event loop ({@code ParkingLot}) and is unparked by readiness, close or peer gone, so it
+ * never blocks its carrier in a native call.
+ *
+ * <p>Close protocol: {@link #close()} marks the channel closed, wakes blocked calls, waits for the
+ * sender and receiver to leave, and only then calls {@link #release()}. A descriptor is therefore
+ * never closed while another thread may still pass its number to the kernel.
  */
 public abstract class AbstractIpcChannel implements TransportChannel {
   /** The deadline of a call that waits as long as it takes. */
   protected static final long NO_DEADLINE = Long.MAX_VALUE;
+
+  /** Spins between the checks of a spinning wait that need more than a load (clock, close). */
+  private static final int SPIN_BURST = 64;
 
   private final String transport;
   private final int maxMessageSize;
@@ -29,6 +44,17 @@ public abstract class AbstractIpcChannel implements TransportChannel {
   private final ReentrantLock receiveLock = new ReentrantLock();
   private final AtomicBoolean closed = new AtomicBoolean();
   private final AtomicBoolean gone = new AtomicBoolean();
+  private final Role sending = new Role();
+  private final Role receiving = new Role();
+  /** Signalled for good by close and peer gone; created by the first platform-thread wait. */
+  private volatile Wakeup wakeup;
+  private IOException sendBroken;
+
+  /** The waiting state of one direction; used under that direction's lock. */
+  private static final class Role {
+    volatile Thread parked;
+    Wakeup.Waiter waiter;
+  }
 
   /**
    * @param transport the transport's name, for {@link #transport()} and messages
@@ -52,8 +78,106 @@ public abstract class AbstractIpcChannel implements TransportChannel {
     return maxMessageSize;
   }
 
+  // ---------------------------------------------------------------------- the non-blocking half
+
+  @Override
+  public final int tryReceive(ByteBuffer dst) throws IOException {
+    receiveLock.lock();
+    try {
+      ensureOpen();
+      return doTryReceive(dst);
+    } finally {
+      receiveLock.unlock();
+    }
+  }
+
+  @Override
+  public final boolean trySend(ByteBuffer message) throws IOException {
+    sendLock.lock();
+    try {
+      ensureOpen();
+      checkSendable();
+      return trySendOnce(message);
+    } finally {
+      sendLock.unlock();
+    }
+  }
+
+  @Override
+  public final Interest armReceive() throws IOException {
+    receiveLock.lock();
+    try {
+      ensureOpen();
+      return doArmReceive();
+    } finally {
+      receiveLock.unlock();
+    }
+  }
+
+  @Override
+  public final Interest armSend() throws IOException {
+    sendLock.lock();
+    try {
+      ensureOpen();
+      return doArmSend();
+    } finally {
+      sendLock.unlock();
+    }
+  }
+
+  /**
+   * Receives one whole message if it has arrived; called with the receive lock held.
+   *
+   * @return the length, -1 at end of stream (the peer closed or {@link #isPeerGone()}, and all it
+   *     sent was received), or {@link #WOULD_BLOCK}
+   */
+  protected abstract int doTryReceive(ByteBuffer dst) throws IOException;
+
+  /**
+   * Sends what the kernel object takes of {@code message} now; called with the send lock held,
+   * the size checked. See {@link TransportChannel#trySend}.
+   *
+   * @return true once the whole message is handed on
+   */
+  protected abstract boolean doTrySend(ByteBuffer message) throws IOException;
+
+  /** See {@link TransportChannel#armReceive()}; called with the receive lock held. */
+  protected abstract Interest doArmReceive() throws IOException;
+
+  /** See {@link TransportChannel#armSend()}; called with the send lock held. */
+  protected abstract Interest doArmSend() throws IOException;
+
+  /**
+   * How long a blocking receive on a platform thread spins, calling {@link #doTryReceive}, before
+   * it arms and waits: 0 (the default) waits at once; {@code Long.MAX_VALUE} spins until the
+   * deadline. Virtual threads never spin: they would hold a carrier others need.
+   */
+  protected long receiveSpinNanos() {
+    return 0;
+  }
+
+  /** Like {@link #receiveSpinNanos()}, for a send that finds the kernel object full. */
+  protected long sendSpinNanos() {
+    return 0;
+  }
+
+  // ---------------------------------------------------------------------- the blocking half
+
   @Override
   public final void send(ByteBuffer message) throws IOException {
+    send(message, 0);
+  }
+
+  /**
+   * Sends {@code message} whole, blocking while the peer is behind, but fails once the peer has
+   * taken nothing for {@code stallNanos}: a slow reader is tolerated, one that stopped is not.
+   * After such a failure the channel cannot send any more (the message was cut); the caller drops
+   * the peer.
+   *
+   * @param stallNanos how long the peer may take nothing; 0 waits as long as it takes
+   * @throws IpcTimeoutException if the peer took nothing for {@code stallNanos}
+   */
+  public final void send(ByteBuffer message, long stallNanos) throws IOException {
     int size = message.remaining();
     if (size > maxMessageSize) {
       throw new MessageTooLargeException(size, maxMessageSize);
@@ -61,9 +185,61 @@ public abstract class AbstractIpcChannel implements TransportChannel {
     sendLock.lock();
     try {
       ensureOpen();
-      doSend(message);
+      checkSendable();
+      long spin = VirtualThreads.isCurrentVirtual() ? 0 : sendSpinNanos();
+      long deadline = stallNanos <= 0 ? NO_DEADLINE : System.nanoTime() + stallNanos;
+      while (true) {
+        int before = message.position();
+        if (trySendOnce(message)) {
+          return;
+        }
+        if (stallNanos > 0 && message.position() != before) {
+          deadline = System.nanoTime() + stallNanos; // progress: the peer reads, slowly
+        }
+        if (spin > 0 && spinUntilSent(message, spin, deadline)) {
+          return;
+        }
+        if (expired(deadline)) {
+          sendBroken = new PeerClosedException(transport + ": an earlier send was cut off after"
+              + " the peer took nothing for " + TimeUnit.NANOSECONDS.toMillis(stallNanos)
+              + " ms");
+          throw new IpcTimeoutException(transport + ": the peer took nothing for "
+              + TimeUnit.NANOSECONDS.toMillis(stallNanos) + " ms");
+        }
+        Interest interest = doArmSend();
+        if (interest != null) {
+          await(sending, interest, deadline);
+          checkNotClosedWhileWaiting();
+        }
+      }
     } finally {
       sendLock.unlock();
+    }
+  }
+
+  private boolean trySendOnce(ByteBuffer message) throws IOException {
+    if (doTrySend(message)) {
+      return true;
+    }
+    if (isPeerGone()) {
+      throw new PeerClosedException(transport + ": peer is gone; message not sent");
+    }
+    return false;
+  }
+
+  private boolean spinUntilSent(ByteBuffer message, long spin, long deadline) throws IOException {
+    long until = spin == Long.MAX_VALUE ? NO_DEADLINE : System.nanoTime() + spin;
+    while (true) {
+      for (int i = 0; i < SPIN_BURST; i++) {
+        Thread.onSpinWait();
+        if (trySendOnce(message)) {
+          return true;
+        }
+      }
+      checkNotClosedWhileWaiting();
+      if (expired(until) || expired(deadline)) {
+        return false;
+      }
     }
   }
 
@@ -73,32 +249,116 @@ public abstract class AbstractIpcChannel implements TransportChannel {
     receiveLock.lock();
     try {
       ensureOpen();
-      return doReceive(dst, deadline);
+      long spin = -1;
+      while (true) {
+        int n = doTryReceive(dst);
+        if (n != WOULD_BLOCK) {
+          return n;
+        }
+        if (spin < 0) {
+          spin = VirtualThreads.isCurrentVirtual() ? 0 : receiveSpinNanos();
+          if (spin > 0 && (n = spinUntilReceived(dst, spin, deadline)) != WOULD_BLOCK) {
+            return n;
+          }
+        }
+        if (expired(deadline)) {
+          throw new IpcTimeoutException(transport + ": no message before the timeout");
+        }
+        Interest interest = doArmReceive();
+        if (interest != null) {
+          await(receiving, interest, deadline);
+          checkNotClosedWhileWaiting();
+        }
+      }
     } finally {
       receiveLock.unlock();
     }
   }
 
-  /**
-   * Sends {@code message} whole; called with the send lock held and the size already checked.
-   * Blocks while the kernel object is full; returns early only by throwing.
-   */
-  protected abstract void doSend(ByteBuffer message) throws IOException;
+  private int spinUntilReceived(ByteBuffer dst, long spin, long deadline) throws IOException {
+    long until = spin == Long.MAX_VALUE ? NO_DEADLINE : System.nanoTime() + spin;
+    while (true) {
+      // The clock is read once per burst: a message is noticed within one try and one pause.
+      for (int i = 0; i < SPIN_BURST; i++) {
+        Thread.onSpinWait();
+        int n = doTryReceive(dst);
+        if (n != WOULD_BLOCK) {
+          return n;
+        }
+      }
+      checkNotClosedWhileWaiting();
+      if (expired(until) || expired(deadline) || isPeerGone()) {
+        return WOULD_BLOCK;
+      }
+    }
+  }
 
   /**
-   * Receives one message; called with the receive lock held.
-   *
-   * @param deadline a {@link System#nanoTime()} value, or {@link #NO_DEADLINE}
-   * @return the message's length, or -1 at end of stream
+   * Waits for {@code interest}, a wake-up or the deadline; returns in every case, and the caller
+   * tries again. Called with the direction's lock held.
    */
-  protected abstract int doReceive(ByteBuffer dst, long deadline) throws IOException;
+  private void await(Role role, Interest interest, long deadline) throws IOException {
+    if (VirtualThreads.isCurrentVirtual()) {
+      role.parked = Thread.currentThread();
+      try {
+        if (!closed.get() && !gone.get()) { // else the wake-up came before the park
+          ParkingLot.shared().await(interest, deadline);
+        }
+      } finally {
+        role.parked = null;
+      }
+      return;
+    }
+    if (role.waiter == null) {
+      role.waiter = wakeup().newWaiter();
+    }
+    if (!closed.get() && !gone.get()) {
+      role.waiter.await(interest.fd(), interest.events(), deadline);
+    }
+  }
+
+  private Wakeup wakeup() throws IOException {
+    Wakeup w = wakeup;
+    if (w == null) {
+      synchronized (this) {
+        w = wakeup;
+        if (w == null) {
+          w = new Wakeup();
+          wakeup = w;
+          if (closed.get() || gone.get()) {
+            w.signal(); // the wake-up came before there was anything to signal
+          }
+        }
+      }
+    }
+    return w;
+  }
+
+  /** Wakes every blocked call so that it sees the close or the peer gone. */
+  private void wakeAll() {
+    synchronized (this) {
+      Wakeup w = wakeup;
+      if (w != null) {
+        w.signal();
+      }
+    }
+    unpark(sending.parked);
+    unpark(receiving.parked);
+    wakeUp();
+  }
+
+  private static void unpark(Thread t) {
+    if (t != null) {
+      java.util.concurrent.locks.LockSupport.unpark(t);
+    }
+  }
 
   /**
-   * Makes blocked {@link #doSend} and {@link #doReceive} calls return promptly so that they can see
-   * {@link #isOpen()} or {@link #isPeerGone()}. Called on close and on {@link #peerGone()}; must not
-   * block and must tolerate being called more than once.
+   * Anything more a transport must do so that a blocked call returns on close or peer gone, beyond
+   * what this class does (which wakes every wait it started itself). Must not block, may be called
+   * more than once. The default does nothing.
    */
-  protected abstract void wakeUp();
+  protected void wakeUp() {}
 
   /** Releases the kernel objects. Called once, after every send and receive has returned. */
   protected abstract void release() throws IOException;
@@ -106,7 +366,7 @@ public abstract class AbstractIpcChannel implements TransportChannel {
   @Override
   public final void peerGone() {
     if (gone.compareAndSet(false, true)) {
-      wakeUp();
+      wakeAll();
     }
   }
 
@@ -125,14 +385,24 @@ public abstract class AbstractIpcChannel implements TransportChannel {
     if (!closed.compareAndSet(false, true)) {
       return;
     }
-    wakeUp();
+    wakeAll();
     sendLock.lock();
     receiveLock.lock();
     try {
       release();
     } finally {
-      receiveLock.unlock();
-      sendLock.unlock();
+      try {
+        Wakeup w;
+        synchronized (this) {
+          w = wakeup;
+        }
+        if (w != null) {
+          w.close();
+        }
+      } finally {
+        receiveLock.unlock();
+        sendLock.unlock();
+      }
     }
   }
 
@@ -150,6 +420,12 @@ public abstract class AbstractIpcChannel implements TransportChannel {
   private void ensureOpen() throws ClosedChannelException {
     if (closed.get()) {
       throw new ClosedChannelException();
+    }
+  }
+
+  private void checkSendable() throws IOException {
+    if (sendBroken != null) {
+      throw sendBroken;
     }
   }
 
