@@ -1,19 +1,19 @@
 package dev.fdipc;
 
 import dev.fdipc.internal.Admission;
-import dev.fdipc.internal.ControlConnection;
-import dev.fdipc.internal.ControlWatcher;
 import dev.fdipc.internal.FdReserve;
 import dev.fdipc.internal.Frame;
 import dev.fdipc.internal.LibC;
-import dev.fdipc.internal.SendWatchdog;
+import dev.fdipc.internal.Loop;
+import dev.fdipc.internal.Reactor;
+import dev.fdipc.internal.ServerConnection;
 import dev.fdipc.internal.SocketBinding;
-import dev.fdipc.internal.ServerSession;
+import dev.fdipc.internal.VirtualThreads;
 import dev.fdipc.internal.Wire;
+import dev.fdipc.spi.NativeIoException;
 import dev.fdipc.spi.TransportSettings;
 import java.io.Closeable;
 import java.io.IOException;
-import java.net.SocketException;
 import java.nio.file.Path;
 import java.nio.file.attribute.GroupPrincipal;
 import java.nio.file.attribute.UserPrincipalNotFoundException;
@@ -27,11 +27,13 @@ import java.util.Objects;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.Executor;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
-import org.newsclub.net.unix.AFUNIXServerSocket;
-import org.newsclub.net.unix.AFUNIXSocket;
 
 /**
  * An fdipc server: listens on a UNIX socket, negotiates a transport with each client, creates a
@@ -56,21 +58,27 @@ import org.newsclub.net.unix.AFUNIXSocket;
  * still the one this server created.
  */
 public final class FdipcServer implements Closeable {
+  private static final int ACCEPT_BATCH = 64;
+  /** accept(2) failing for want of fds has no readiness signal for "freed": retry after this. */
+  private static final long ACCEPT_RETRY_NANOS = TimeUnit.MILLISECONDS.toNanos(50);
+
   private final Builder config;
   private final List<String> offered;
   private final SocketBinding binding;
-  private final AFUNIXServerSocket serverSocket;
-  private final Set<ServerSession> sessions = ConcurrentHashMap.newKeySet();
+  private final Loop[] loops;
+  private final Executor executor;
+  private final ExecutorService ownedExecutor;
+  private final ServerConnection.Context context;
+  private final Set<ServerConnection> connections = ConcurrentHashMap.newKeySet();
   private final AtomicBoolean shuttingDown = new AtomicBoolean();
+  private final AtomicBoolean finished = new AtomicBoolean();
   private final CountDownLatch terminated = new CountDownLatch(1);
-  private final AtomicLong sessionNumbers = new AtomicLong();
-  private final Thread acceptThread;
-  private final AtomicBoolean acceptDone = new AtomicBoolean();
   private final FdReserve reserve;
-  private long refusedOutOfFds;
   private final Admission admission;
-  private final SendWatchdog sendWatchdog;
-  private final ControlWatcher controlWatcher;
+  private volatile boolean acceptStopped;
+  private long listenKey = -1;
+  private int nextLoop;
+  private long refusedOutOfFds;
 
   private FdipcServer(Builder b, List<String> offered) throws IOException {
     this.config = b;
@@ -79,18 +87,63 @@ public final class FdipcServer implements Closeable {
         b.maxPendingHandshakes);
     this.binding = SocketBinding.bind(b.socket, b.socketMode, b.socketGroup);
     SocketBinding.directoryWarning(binding.path()).ifPresent(w -> b.listener.warning(w, null));
-    this.serverSocket = binding.serverSocket();
     this.reserve = new FdReserve(); // after bind: a failed bind leaves nothing to close
+    this.loops = new Loop[b.loopThreads];
     try {
-      this.controlWatcher = new ControlWatcher(b.listener, "fdipc-control-watcher");
+      if (LibC.fcntl(binding.fd(), LibC.F_SETFL,
+          LibC.fcntl(binding.fd(), LibC.F_GETFL) | LibC.O_NONBLOCK) < 0) {
+        throw NativeIoException.lastError("fcntl(O_NONBLOCK)");
+      }
+      for (int i = 0; i < loops.length; i++) {
+        loops[i] = new Loop(new Reactor("fdipc-loop-" + i, false,
+            (m, e) -> b.listener.warning(m, e)));
+      }
     } catch (IOException | RuntimeException e) {
+      closeLoops();
       reserve.close();
       binding.close();
       throw e;
     }
-    this.sendWatchdog = new SendWatchdog(b.sendTimeout, "fdipc-send-watchdog");
-    this.acceptThread = new Thread(this::acceptLoop, "fdipc-accept");
-    acceptThread.start();
+    if (b.executor != null) {
+      executor = b.executor;
+      ownedExecutor = null;
+    } else if (b.handler == null) {
+      executor = null; // event-driven: everything runs on the loops
+      ownedExecutor = null;
+    } else {
+      ownedExecutor = defaultExecutor(b.handlerThreads);
+      executor = ownedExecutor;
+    }
+    this.context = new ServerConnection.Context(this, b.settings(), b.registry, offered,
+        b.handler, b.messageHandler, b.listener, b.handshakeTimeout, b.sendTimeout, executor,
+        this::connectionEnded);
+    Loop first = loops[0];
+    first.reactor().execute(() -> {
+      try {
+        listenKey = first.reactor().register(binding.fd(), LibC.EPOLLIN, events -> acceptReady());
+      } catch (IOException e) {
+        b.listener.warning("cannot watch the listening socket " + binding.path() + ": "
+            + e.getMessage() + "; the server accepts no clients", e);
+      }
+    });
+  }
+
+  /**
+   * One virtual thread per session where the JDK has them, else a pool of {@code threads}
+   * platform threads (sessions beyond that wait for one to end).
+   */
+  private static ExecutorService defaultExecutor(int threads) {
+    return VirtualThreads.newPerTaskExecutor().orElseGet(() -> {
+      AtomicLong n = new AtomicLong();
+      ThreadPoolExecutor pool = new ThreadPoolExecutor(threads, threads, 30, TimeUnit.SECONDS,
+          new LinkedBlockingQueue<>(), r -> {
+            Thread t = new Thread(r, "fdipc-handler-" + n.incrementAndGet());
+            t.setDaemon(true);
+            return t;
+          });
+      pool.allowCoreThreadTimeOut(true);
+      return pool;
+    });
   }
 
   /** The default of {@link Builder#maxConnectionsPerUid(int)}. */
@@ -101,6 +154,9 @@ public final class FdipcServer implements Closeable {
 
   /** The default of {@link Builder#handshakeTimeout(Duration)}. */
   public static final Duration DEFAULT_HANDSHAKE_TIMEOUT = Duration.ofSeconds(5);
+
+  /** The default of {@link Builder#handlerThreads(int)}. */
+  public static final int DEFAULT_HANDLER_THREADS = 256;
 
   /** A builder with the defaults: socket from {@link FdipcDefaults}, every available transport. */
   public static Builder builder() {
@@ -117,59 +173,66 @@ public final class FdipcServer implements Closeable {
     return offered;
   }
 
-  /** The number of clients with a session right now. */
+  /** The number of clients connected right now, including those still in their handshake. */
   public int sessionCount() {
-    return sessions.size();
+    return connections.size();
   }
 
-  private void acceptLoop() {
-    try {
-      while (!shuttingDown.get()) {
-        AFUNIXSocket socket;
-        reserve.refill();
-        try {
-          socket = serverSocket.accept();
-        } catch (SocketException e) {
-          if (shuttingDown.get() || serverSocket.isClosed()) {
-            break;
-          }
-          if (LibC.isOutOfFds(e) && acceptWithReserve()) {
-            continue;
-          }
-          config.listener.warning("accept failed on " + socketPath() + ": " + e.getMessage()
-              + "; retrying", e);
-          pauseAfterAcceptFailure();
-          continue;
-        } catch (IOException e) {
-          if (shuttingDown.get()) {
-            break;
-          }
-          if (LibC.isOutOfFds(e) && acceptWithReserve()) {
-            continue;
-          }
-          config.listener.warning("accept failed on " + socketPath() + ": " + e.getMessage()
-              + "; retrying", e);
-          pauseAfterAcceptFailure();
-          continue;
-        }
-        if (shuttingDown.get()) { // the wake-up connection from shutdown(), or a late client
-          closeQuietly(socket);
-          break;
-        }
-        startSession(socket);
+  // ---------------------------------------------------------------------------- accepting
+
+  /** The listening socket is readable: accept what is waiting, on the first loop. */
+  private void acceptReady() {
+    Loop loop = loops[0];
+    for (int i = 0; i < ACCEPT_BATCH && !acceptStopped; i++) {
+      reserve.refill();
+      int fd = LibC.accept4(binding.fd(), 0, 0, LibC.SOCK_NONBLOCK | LibC.SOCK_CLOEXEC);
+      if (fd >= 0) {
+        connected(fd);
+        continue;
       }
-    } finally {
-      acceptDone.set(true);
-      reserve.close();
-      finishWhenIdle();
+      int errno = LibC.errno();
+      if (errno == LibC.EAGAIN) {
+        return;
+      }
+      if (errno == LibC.EINTR || errno == ECONNABORTED) {
+        continue;
+      }
+      if ((errno == LibC.EMFILE || errno == LibC.ENFILE) && acceptWithReserve()) {
+        continue;
+      }
+      config.listener.warning("accept failed on " + socketPath() + ": "
+          + new NativeIoException("accept4", errno).getMessage() + "; retrying", null);
+      pauseAccepting(loop);
+      return;
     }
   }
+
+  /** Stops watching the listener for a moment: level-triggered, it would report at once again. */
+  private void pauseAccepting(Loop loop) {
+    if (listenKey < 0) {
+      return;
+    }
+    loop.reactor().deregister(listenKey);
+    listenKey = -1;
+    loop.reactor().schedule(System.nanoTime() + ACCEPT_RETRY_NANOS, () -> {
+      if (acceptStopped) {
+        return;
+      }
+      try {
+        listenKey = loop.reactor().register(binding.fd(), LibC.EPOLLIN, events -> acceptReady());
+      } catch (IOException e) {
+        config.listener.warning("cannot watch the listening socket again: " + e.getMessage(), e);
+      }
+    });
+  }
+
+  private static final int ECONNABORTED = 103;
 
   /**
    * accept(2) failed with EMFILE or ENFILE while a client waits. Gives up the spare fd to accept
    * that client anyway: if the spare can be taken back afterwards, fds were freed meanwhile and
    * the client is served; otherwise it gets ERROR BUSY saying why, instead of waiting in the
-   * backlog for an answer that never comes while the loop retries.
+   * backlog for an answer that never comes.
    *
    * @return false if there was no spare (the caller pauses before retrying)
    */
@@ -177,147 +240,129 @@ public final class FdipcServer implements Closeable {
     if (!reserve.release()) {
       return false;
     }
-    AFUNIXSocket socket;
-    try {
-      socket = serverSocket.accept();
-    } catch (IOException e) {
-      return false; // the slot went elsewhere; the caller pauses
-    }
-    if (shuttingDown.get()) {
-      closeQuietly(socket);
-      return true;
+    int fd = LibC.accept4(binding.fd(), 0, 0, LibC.SOCK_NONBLOCK | LibC.SOCK_CLOEXEC);
+    if (fd < 0) {
+      return LibC.errno() == LibC.EAGAIN; // nobody waits after all; else the caller pauses
     }
     if (reserve.refill()) {
-      startSession(socket);
+      connected(fd);
     } else {
-      refuseOutOfFds(socket);
+      refuseOutOfFds(fd);
     }
     return true;
   }
 
   /** Answers ERROR BUSY on a connection the server has no fds to serve, and closes it. */
-  private void refuseOutOfFds(AFUNIXSocket socket) {
+  private void refuseOutOfFds(int fd) {
     long limit = LibC.openFileLimit();
     String message = "server is out of file descriptors (limit " + (limit < 0 ? "unknown"
         : Long.toString(limit)) + " open files) and refuses new clients until some disconnect:"
         + " try again later, or raise the server's limit (ulimit -n)";
-    synchronized (reserve) {
-      if (refusedOutOfFds++ == 0) {
-        config.listener.warning(message.replace("refuses", "is refusing"), null);
-      }
+    if (refusedOutOfFds++ == 0) {
+      config.listener.warning(message.replace("refuses", "is refusing"), null);
     }
-    try {
-      socket.getOutputStream().write(Wire.frame(Frame.ERROR, 0,
-          Wire.encodeError(ErrorCode.BUSY, message, List.of(), offered)));
-    } catch (IOException e) {
-      // the client is gone already
-    }
-    closeQuietly(socket);
+    answerAndClose(fd, Wire.frame(Frame.ERROR, 0,
+        Wire.encodeError(ErrorCode.BUSY, message, List.of(), offered)));
     reserve.refill(); // the connection's slot is free again
   }
 
-  /** After refusals for want of fds, a session started: say how many were refused. */
+  /** After refusals for want of fds, a client is served: say how many were refused. */
   private void noteFdsAvailable() {
-    long refused;
-    synchronized (reserve) {
-      refused = refusedOutOfFds;
+    if (refusedOutOfFds > 0) {
+      config.listener.warning("file descriptors available again; refused " + refusedOutOfFds
+          + " client(s) with BUSY while out of them", null);
       refusedOutOfFds = 0;
     }
-    if (refused > 0) {
-      config.listener.warning("file descriptors available again; refused " + refused
-          + " client(s) with BUSY while out of them", null);
-    }
-  }
-
-  private static void pauseAfterAcceptFailure() {
-    // accept(2) fails persistently when the process is out of fds; without a pause the loop would
-    // spin on the CPU. There is no readiness signal for "an fd was freed".
-    try {
-      Thread.sleep(50);
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-    }
-  }
-
-  private void startSession(AFUNIXSocket socket) {
-    ServerSession session;
-    Admission.Ticket ticket;
-    ControlConnection control = null;
-    try {
-      control = new ControlConnection(socket);
-      ticket = admit(control);
-      if (ticket == null) {
-        return;
-      }
-      session = new ServerSession(this, control, config.settings(),
-          config.registry, offered, config.handler, config.listener, config.handshakeTimeout,
-          sendWatchdog, controlWatcher);
-    } catch (IOException e) {
-      if (control == null && LibC.isOutOfFds(e)) { // no fd for the control connection's reader
-        refuseOutOfFds(socket);
-        return;
-      }
-      config.listener.warning("could not set up a connection: " + e.getMessage(), e);
-      closeQuietly(control == null ? socket : control);
-      return;
-    }
-    noteFdsAvailable();
-    session.onHandshakeDone(ticket::handshakeDone);
-    sessions.add(session);
-    if (shuttingDown.get()) {
-      session.goodbye("server is shutting down");
-    }
-    Thread t = new Thread(() -> {
-      try {
-        session.run();
-      } finally {
-        ticket.release();
-        sessions.remove(session);
-        if (session.channel() != null) {
-          config.listener.sessionEnded(session);
-        }
-        finishWhenIdle();
-      }
-    }, "fdipc-session-" + sessionNumbers.incrementAndGet());
-    t.start();
   }
 
   /**
-   * Applies the access rules and the caps on the accept thread, before anything is created for the
-   * peer: a refused peer gets an ERROR frame at once and its connection is closed. The frame fits
-   * in the empty send buffer of a fresh socket, so writing it does not block the accept loop.
-   *
-   * @return the peer's place in the counts, or {@code null} if it was refused (socket closed)
+   * Writes a small frame to a fresh connection (its empty buffer takes it whole) and closes it.
    */
-  private Admission.Ticket admit(ControlConnection control) {
+  private void answerAndClose(int fd, byte[] frame) {
+    try {
+      loops[0].controlIo().write(fd, frame, 0, frame.length, List.of());
+    } catch (IOException e) {
+      // the client is gone already
+    }
+    LibC.close(fd);
+  }
+
+  /**
+   * A new connection: the access rules and caps apply before anything is created for the peer;
+   * a refused peer gets an ERROR frame at once. An admitted one goes to the next loop.
+   */
+  private void connected(int fd) {
+    if (shuttingDown.get()) {
+      LibC.close(fd);
+      return;
+    }
     PeerCredentials peer;
     try {
-      peer = control.peerCredentials();
+      peer = loops[0].controlIo().peerCredentials(fd);
     } catch (IOException e) {
       config.listener.refused(null, "cannot read peer credentials: " + e.getMessage());
-      closeQuietly(control);
-      return null;
+      LibC.close(fd);
+      return;
     }
     Admission.Decision d = admission.admit(peer);
-    if (d.ticket() != null) {
-      return d.ticket();
+    if (d.ticket() == null) {
+      config.listener.refused(peer, "new connection refused (" + d.code() + "): " + d.message());
+      answerAndClose(fd, Wire.frame(Frame.ERROR, 0,
+          Wire.encodeError(d.code(), d.message(), List.of(), offered)));
+      return;
     }
-    config.listener.refused(peer, "new connection refused (" + d.code() + "): " + d.message());
-    try {
-      control.write(Frame.ERROR, Wire.encodeError(d.code(),
-          d.message(), List.of(), offered));
-    } catch (IOException e) {
-      // The peer is gone already; the refusal was reported.
+    noteFdsAvailable();
+    Loop loop = loops[nextLoop];
+    nextLoop = (nextLoop + 1) % loops.length;
+    ServerConnection c = new ServerConnection(context, loop, fd, peer, d.ticket());
+    connections.add(c);
+    if (loop == loops[0]) {
+      c.start();
+    } else {
+      try {
+        loop.reactor().execute(c::start);
+      } catch (java.util.concurrent.RejectedExecutionException e) {
+        connections.remove(c);
+        d.ticket().release();
+        LibC.close(fd);
+      }
     }
-    closeQuietly(control);
-    return null;
+  }
+
+  private void connectionEnded(ServerConnection c, boolean session) {
+    connections.remove(c);
+    if (session) {
+      try {
+        config.listener.sessionEnded(c);
+      } catch (RuntimeException e) {
+        config.listener.warning("the listener failed in sessionEnded: " + e, e);
+      }
+    }
+    finishWhenIdle();
   }
 
   private void finishWhenIdle() {
-    if (shuttingDown.get() && acceptDone.get() && sessions.isEmpty()) {
-      sendWatchdog.close();
-      controlWatcher.close();
-      terminated.countDown();
+    if (shuttingDown.get() && acceptStopped && connections.isEmpty()
+        && finished.compareAndSet(false, true)) {
+      if (ownedExecutor != null) {
+        ownedExecutor.shutdown();
+      }
+      // The loops end after this task; a thread of their own closes them so that none waits for
+      // itself.
+      Thread closer = new Thread(() -> {
+        closeLoops();
+        terminated.countDown();
+      }, "fdipc-server-close");
+      closer.setDaemon(true);
+      closer.start();
+    }
+  }
+
+  private void closeLoops() {
+    for (Loop l : loops) {
+      if (l != null) {
+        l.reactor().close();
+      }
     }
   }
 
@@ -335,33 +380,23 @@ public final class FdipcServer implements Closeable {
     if (!shuttingDown.compareAndSet(false, true)) {
       return;
     }
-    stopAccepting();
-    binding.close();
-    for (ServerSession s : sessions) {
-      s.goodbye("server is shutting down");
-    }
-    finishWhenIdle();
-  }
-
-  /**
-   * Makes the accept thread return and waits for it. Closing the listener under a blocked accept
-   * would leak a descriptor: junixsocket unblocks it by connecting to itself, accepts that
-   * connection into a socket object it then abandons until garbage collection. So this connects
-   * first, the accept loop closes what it accepted and ends, and only then is the listener closed.
-   */
-  private void stopAccepting() {
-    if (Thread.currentThread() == acceptThread || acceptDone.get()) {
-      return;
-    }
-    try (AFUNIXSocket wake = AFUNIXSocket.newInstance()) {
-      wake.connect(org.newsclub.net.unix.AFUNIXSocketAddress.of(binding.path()));
-    } catch (IOException e) {
-      return; // the path is gone or not ours any more: close the listener under the accept
-    }
+    Runnable stop = () -> {
+      if (listenKey >= 0) {
+        loops[0].reactor().deregister(listenKey);
+        listenKey = -1;
+      }
+      acceptStopped = true;
+      binding.close();
+      reserve.close();
+      for (ServerConnection c : connections) {
+        c.goodbye("server is shutting down");
+      }
+      finishWhenIdle();
+    };
     try {
-      acceptThread.join(5000);
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
+      loops[0].reactor().execute(stop);
+    } catch (java.util.concurrent.RejectedExecutionException e) {
+      stop.run(); // the loop has ended: nothing watches the listener any more
     }
   }
 
@@ -388,21 +423,13 @@ public final class FdipcServer implements Closeable {
     shutdown();
     try {
       if (!awaitTermination(config.shutdownTimeout)) {
-        for (ServerSession s : sessions) {
-          s.abort();
+        for (ServerConnection c : connections) {
+          c.abort();
         }
         awaitTermination(config.shutdownTimeout);
       }
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
-    }
-  }
-
-  private static void closeQuietly(Closeable c) {
-    try {
-      c.close();
-    } catch (IOException ignored) {
-      // nothing to report: the connection was never used
     }
   }
 
@@ -413,6 +440,10 @@ public final class FdipcServer implements Closeable {
     private int maxMessageSize = FdipcDefaults.MAX_MESSAGE_SIZE;
     private final Map<String, String> options = new LinkedHashMap<>();
     private SessionHandler handler;
+    private MessageHandler messageHandler;
+    private Executor executor;
+    private int handlerThreads = DEFAULT_HANDLER_THREADS;
+    private int loopThreads = 1;
     private ServerListener listener = new ServerListener() {};
     private TransportRegistry registry;
     private Duration handshakeTimeout = DEFAULT_HANDSHAKE_TIMEOUT;
@@ -578,9 +609,53 @@ public final class FdipcServer implements Closeable {
       return this;
     }
 
-    /** Serves each client; required. */
+    /**
+     * Serves each client with blocking calls, on the {@link #executor(Executor) executor}: one
+     * virtual thread per session on JDK 21 and later, else a pool of
+     * {@link #handlerThreads(int)} threads. This or {@link #messageHandler} is required.
+     */
     public Builder handler(SessionHandler handler) {
       this.handler = handler;
+      return this;
+    }
+
+    /**
+     * Serves each client event by event on the server's loop thread, with no thread per client.
+     * This or {@link #handler(SessionHandler)} is required.
+     */
+    public Builder messageHandler(MessageHandler handler) {
+      this.messageHandler = handler;
+      return this;
+    }
+
+    /**
+     * Where blocking {@link SessionHandler}s run, one task per session, each for as long as its
+     * session lasts; the embedder keeps ownership (the server does not shut it down). Default:
+     * a virtual thread per session where the JDK has them, else a pool of
+     * {@link #handlerThreads(int)} daemon threads.
+     */
+    public Builder executor(Executor executor) {
+      this.executor = Objects.requireNonNull(executor);
+      return this;
+    }
+
+    /**
+     * The size of the default pool for blocking handlers on a JDK without virtual threads (17 to
+     * 20): at most this many sessions run at once, later ones wait for one to end. Default
+     * {@value FdipcServer#DEFAULT_HANDLER_THREADS}; ignored with virtual threads or an
+     * {@link #executor(Executor)}.
+     */
+    public Builder handlerThreads(int threads) {
+      this.handlerThreads = checkCap(threads, "handler threads");
+      return this;
+    }
+
+    /**
+     * How many event-loop threads serve the clients (accepting, handshakes, control connections,
+     * event-driven sessions); default 1. More than the cores gains nothing.
+     */
+    public Builder loopThreads(int threads) {
+      this.loopThreads = checkCap(threads, "loop threads");
       return this;
     }
 
@@ -653,8 +728,13 @@ public final class FdipcServer implements Closeable {
      *     the path, a file that is not a socket, a missing directory)
      */
     public FdipcServer start() throws IOException {
-      if (handler == null) {
-        throw new IllegalArgumentException("no handler: call handler(...) before start()");
+      if (handler == null && messageHandler == null) {
+        throw new IllegalArgumentException(
+            "no handler: call handler(...) or messageHandler(...) before start()");
+      }
+      if (handler != null && messageHandler != null) {
+        throw new IllegalArgumentException(
+            "both handler(...) and messageHandler(...) were set: choose one");
       }
       if (registry == null) {
         registry = TransportRegistry.getDefault();

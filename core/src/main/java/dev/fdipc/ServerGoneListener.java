@@ -4,7 +4,8 @@ package dev.fdipc;
 @FunctionalInterface
 public interface ServerGoneListener {
   /**
-   * Called once, on the connection's watcher thread, unless the client closed the channel first.
+   * Called once, on the library's event-loop thread, unless the client closed the channel first;
+   * it must not block (hand longer work to another thread).
    * The channel delivers what the server already sent, then end of stream.
    *
    * @param goodbye true if the server said goodbye; false if the connection broke (server died)

@@ -146,15 +146,21 @@ public final class ClientMain implements Callable<Integer> {
     return 0;
   }
 
-  /** Called on the connection's watcher thread when the server says goodbye or dies. */
+  /**
+   * Called on the library's event loop when the server says goodbye or dies; leaves on a thread of
+   * its own, since the loop must not block (System.exit waits for shutdown hooks).
+   */
   private void serverGone(boolean goodbye, String message) {
-    synchronized (exchange) { // let a reply already on its way be printed first
-      if (leaving) {
-        return;
+    Thread t = new Thread(() -> {
+      synchronized (exchange) { // let a reply already on its way be printed first
+        if (leaving) {
+          return;
+        }
+        System.exit(leave(goodbye ? "client: the server said goodbye: " + message
+            : "client: the server went away: " + message));
       }
-      System.exit(leave(goodbye ? "client: the server said goodbye: " + message
-          : "client: the server went away: " + message));
-    }
+    }, "client-exit");
+    t.start();
   }
 
   private int leave(String message) {

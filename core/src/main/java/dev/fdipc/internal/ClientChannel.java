@@ -5,62 +5,111 @@ import dev.fdipc.ServerGoneListener;
 import dev.fdipc.spi.TransportChannel;
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
  * The client's channel: the transport's channel plus the control connection, which stays open as
- * the lifeline. A daemon thread reads the control connection; a GOODBYE or its end marks the
- * transport's peer as gone and tells the listener.
+ * the lifeline. The process's shared event loop watches the control connections of every channel
+ * (no thread per connection); a GOODBYE or the connection's end marks the transport's peer as
+ * gone and tells the listener, on the loop thread.
+ *
+ * <p>The control socket is read, deregistered and closed only on the loop thread, so no read can
+ * meet its number after the kernel gave it to another connection.
  */
 public final class ClientChannel implements IpcChannel {
   private final TransportChannel channel;
-  /** How long close() waits for the watcher; it returns at once after the shutdown, normally. */
-  private static final long WATCHER_EXIT_MILLIS = 5000;
-
   private final ControlConnection control;
   private final ServerGoneListener listener;
+  private final Loop loop;
   private final AtomicBoolean closed = new AtomicBoolean();
-  private Thread watcher;
+  private final FrameReader frames = new FrameReader();
+  private final CountDownLatch released = new CountDownLatch(1);
+  // Loop thread only:
+  private long key = -1;
+  private boolean watching;
 
   private ClientChannel(TransportChannel channel, ControlConnection control,
-      ServerGoneListener listener) {
+      ServerGoneListener listener, Loop loop) {
     this.channel = channel;
     this.control = control;
     this.listener = listener;
+    this.loop = loop;
   }
 
+  /** Wraps the channel and starts watching {@code control} on the shared loop. */
   public static ClientChannel start(TransportChannel channel, ControlConnection control,
-      ServerGoneListener listener) {
-    ClientChannel c = new ClientChannel(channel, control, listener);
-    Thread t = new Thread(c::watch, "fdipc-client-control");
-    t.setDaemon(true);
-    c.watcher = t;
-    t.start();
+      ServerGoneListener listener) throws IOException {
+    ClientChannel c = new ClientChannel(channel, control, listener, Loop.shared());
+    c.loop.reactor().execute(c::watch);
     return c;
   }
 
+  /** The transport's channel (for the event-driven client API). */
+  public TransportChannel transportChannel() {
+    return channel;
+  }
+
+  /** The loop that watches this channel's control connection. */
+  public Loop loop() {
+    return loop;
+  }
+
   private void watch() {
+    if (closed.get()) {
+      return; // closed before the watch began: close() releases
+    }
+    try {
+      key = loop.reactor().register(control.pollFd(), LibC.EPOLLIN, events -> readControl());
+      watching = true;
+    } catch (IOException e) {
+      ended(false, "cannot watch the connection to the server: " + e.getMessage());
+    }
+  }
+
+  private void readControl() {
     boolean goodbye = false;
     String message;
     try {
-      ControlConnection.Received r = control.read(false);
-      if (r == null) {
+      FrameReader.Status s = frames.read(control::readNow, loop.scratch(), false);
+      if (s == FrameReader.Status.INCOMPLETE) {
+        return;
+      }
+      if (s == FrameReader.Status.END) {
         message = "server closed the connection";
-      } else if (r.frame().type() == Frame.GOODBYE) {
+      } else if (frames.type() == Frame.GOODBYE) {
         goodbye = true;
-        message = Wire.decodeGoodbye(r.frame().body()).message();
-      } else if (r.frame().type() == Frame.ERROR) {
-        message = "server reported an error: " + Wire.decodeError(r.frame().body()).message();
+        message = Wire.decodeGoodbye(frames.body()).message();
+      } else if (frames.type() == Frame.ERROR) {
+        message = "server reported an error: " + Wire.decodeError(frames.body()).message();
       } else {
-        message = "server sent an unexpected " + Frame.typeName(r.frame().type()) + " frame";
+        message = "server sent an unexpected " + Frame.typeName(frames.type()) + " frame";
       }
     } catch (IOException e) {
       message = "connection to the server broke: " + e.getMessage();
     }
+    ended(goodbye, message);
+  }
+
+  private void ended(boolean goodbye, String message) {
+    unwatch();
     channel.peerGone();
     if (!closed.get()) {
-      listener.serverGone(goodbye, message);
+      try {
+        listener.serverGone(goodbye, message);
+      } catch (RuntimeException e) {
+        System.err.println("fdipc: a ServerGoneListener failed: " + e);
+      }
+    }
+  }
+
+  private void unwatch() {
+    if (watching) {
+      watching = false;
+      loop.reactor().deregister(key);
+      key = -1;
     }
   }
 
@@ -89,6 +138,10 @@ public final class ClientChannel implements IpcChannel {
     return channel.isOpen();
   }
 
+  /**
+   * Closes the channel, then, on the loop, stops the watch and closes the control connection;
+   * waits for that (briefly) unless called on the loop itself.
+   */
   @Override
   public void close() throws IOException {
     if (!closed.compareAndSet(false, true)) {
@@ -97,26 +150,29 @@ public final class ClientChannel implements IpcChannel {
     try {
       channel.close();
     } finally {
-      control.shutdown();
-      awaitWatcher();
-      control.close();
-    }
-  }
-
-  /**
-   * Waits for the watcher to leave its read, which the shutdown ends, before the socket is closed:
-   * a watcher that had not reached read(2) yet would otherwise read whatever connection is given
-   * the freed fd number next, stealing another connection's frame (seen in SoakTest: a handshake
-   * that found the body of its ACCEPT where the header belonged).
-   */
-  private void awaitWatcher() {
-    if (Thread.currentThread() == watcher) {
-      return; // close() from the ServerGoneListener: the watcher is past its read
-    }
-    try {
-      watcher.join(WATCHER_EXIT_MILLIS);
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
+      Runnable release = () -> {
+        unwatch();
+        control.shutdown();
+        try {
+          control.close();
+        } catch (IOException ignored) {
+          // nothing to tell: the channel is closed
+        } finally {
+          released.countDown();
+        }
+      };
+      if (loop.reactor().inLoop()) {
+        release.run();
+      } else {
+        try {
+          loop.reactor().execute(release);
+          released.await(5, TimeUnit.SECONDS);
+        } catch (RejectedExecutionException e) {
+          release.run(); // the loop is gone: nobody else touches the socket
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+        }
+      }
     }
   }
 

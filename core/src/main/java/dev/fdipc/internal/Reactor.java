@@ -137,7 +137,7 @@ public final class Reactor implements Executor, Closeable {
   }
 
   /**
-   * The process's shared loop (a daemon thread named {@code fdipc-loop}), started on first use:
+   * The process's shared loop (a daemon thread named {@code fdipc-shared-loop}), started on first use:
    * it watches clients' control connections and wakes virtual threads parked on a channel.
    */
   public static Reactor shared() throws IOException {
@@ -146,7 +146,7 @@ public final class Reactor implements Executor, Closeable {
       synchronized (Reactor.class) {
         r = shared;
         if (r == null) {
-          r = new Reactor("fdipc-loop", true, (m, e) -> {
+          r = new Reactor("fdipc-shared-loop", true, (m, e) -> {
             System.err.println("fdipc: " + m);
           });
           shared = r;

@@ -287,6 +287,11 @@ public final class SocketBinding {
         || String.valueOf(e.getMessage()).contains("Connection refused");
   }
 
+  /** The listening socket's descriptor; valid until {@link #close()}. */
+  public int fd() {
+    return fd;
+  }
+
   public Path path() {
     return path;
   }

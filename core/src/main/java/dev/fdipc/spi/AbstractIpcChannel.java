@@ -161,6 +161,20 @@ public abstract class AbstractIpcChannel implements TransportChannel {
     return 0;
   }
 
+  /**
+   * Optional: receives one message by blocking in the kernel, for a platform thread that waits
+   * without a deadline, when that is cheaper than poll-then-read (a stream socket: one
+   * {@code recv(2)}, as C does it). The transport must then make {@link #wakeUp()} end such a
+   * call (shutting its own socket down, say). Called with the receive lock held after
+   * {@link #doTryReceive} found nothing.
+   *
+   * @return as {@link #doTryReceive}; {@link #WOULD_BLOCK} (the default) if the transport does not
+   *     block in the kernel, and the caller waits the usual way
+   */
+  protected int doReceiveBlocking(ByteBuffer dst) throws IOException {
+    return WOULD_BLOCK;
+  }
+
   // ---------------------------------------------------------------------- the blocking half
 
   @Override
@@ -222,7 +236,9 @@ public abstract class AbstractIpcChannel implements TransportChannel {
       return true;
     }
     if (isPeerGone()) {
-      throw new PeerClosedException(transport + ": peer is gone; message not sent");
+      // The message may be cut: the transport still thinks it under way, so nothing may follow.
+      sendBroken = new PeerClosedException(transport + ": peer is gone; message not sent");
+      throw sendBroken;
     }
     return false;
   }
@@ -256,8 +272,14 @@ public abstract class AbstractIpcChannel implements TransportChannel {
           return n;
         }
         if (spin < 0) {
-          spin = VirtualThreads.isCurrentVirtual() ? 0 : receiveSpinNanos();
+          boolean virtual = VirtualThreads.isCurrentVirtual();
+          spin = virtual ? 0 : receiveSpinNanos();
           if (spin > 0 && (n = spinUntilReceived(dst, spin, deadline)) != WOULD_BLOCK) {
+            return n;
+          }
+          if (!virtual && deadline == NO_DEADLINE && !gone.get()
+              && (n = doReceiveBlocking(dst)) != WOULD_BLOCK) {
+            checkNotClosedWhileWaiting();
             return n;
           }
         }

@@ -27,13 +27,13 @@ import org.newsclub.net.unix.AFUNIXSocket;
 import org.newsclub.net.unix.AFUNIXSocketAddress;
 
 /**
- * A server watches the control connections of all its sessions on one thread (issue #6): a session
- * costs one thread, its handler's; a client stuck inside a frame delays nobody; and the watcher
- * thread ends with the server.
+ * One event-loop thread serves every client of a server (issue #12): accepting, handshakes,
+ * control connections and event-driven sessions, with no thread per client; a client stuck inside
+ * a frame delays nobody; and the loop thread ends with the server.
  */
 @Timeout(60)
-class ControlWatcherThreadsTest {
-  private static final String WATCHER = "fdipc-control-watcher";
+class ServerThreadsTest {
+  private static final String LOOP = "fdipc-loop-0";
   private static final long WAIT = 10;
 
   @TempDir
@@ -42,12 +42,12 @@ class ControlWatcherThreadsTest {
   private final TransportRegistry reg = TransportRegistry.of(new TestPipeProvider("pipe"));
 
   @Test
-  void oneWatcherThreadForAllSessionsEndingWithTheServer() throws Exception {
+  void oneLoopThreadServesEveryEventDrivenSessionAndEndsWithTheServer() throws Exception {
     Set<Thread> before = serverThreads();
     Path socket = dir.resolve("s.sock");
     List<IpcChannel> clients = new ArrayList<>();
     FdipcServer server = FdipcServer.builder().socket(socket).registry(reg)
-        .handler(LiveServerSupport::echo).start();
+        .messageHandler((session, message) -> session.send(message)).start();
     try {
       for (int i = 0; i < 10; i++) {
         IpcChannel ch = FdipcClient.builder().socket(socket).registry(reg).connect();
@@ -58,11 +58,8 @@ class ControlWatcherThreadsTest {
       }
       List<String> added = serverThreads().stream().filter(t -> !before.contains(t))
           .map(Thread::getName).sorted().collect(Collectors.toList());
-      assertEquals(10, added.stream().filter(n -> n.startsWith("fdipc-session-")).count(),
-          added::toString);
-      assertEquals(1, added.stream().filter(n -> n.equals(WATCHER)).count(), added::toString);
-      assertEquals(List.of(), added.stream().filter(n -> n.endsWith("-control"))
-          .collect(Collectors.toList()), "per-session watcher threads");
+      assertEquals(List.of(LOOP), added, "the server's threads with 10 clients");
+      assertEquals(10, server.sessionCount());
     } finally {
       for (IpcChannel ch : clients) {
         ch.close();
@@ -70,9 +67,39 @@ class ControlWatcherThreadsTest {
       server.close();
     }
     List<String> left = serverThreads().stream()
-        .filter(t -> !before.contains(t) && t.getName().equals(WATCHER))
+        .filter(t -> !before.contains(t) && t.getName().equals(LOOP))
         .map(Thread::toString).collect(Collectors.toList());
-    assertEquals(List.of(), left, "the control watcher outlived close()");
+    assertEquals(List.of(), left, "the loop thread outlived close()");
+  }
+
+  @Test
+  void blockingHandlersRunOnTheExecutorAndTheLoopThreadStaysOne() throws Exception {
+    Set<Thread> before = serverThreads();
+    Path socket = dir.resolve("s.sock");
+    List<IpcChannel> clients = new ArrayList<>();
+    java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newCachedThreadPool(
+        r -> new Thread(r, "app-handler"));
+    try (FdipcServer server = FdipcServer.builder().socket(socket).registry(reg).executor(pool)
+        .handler(LiveServerSupport::echo).start()) {
+      for (int i = 0; i < 5; i++) {
+        IpcChannel ch = FdipcClient.builder().socket(socket).registry(reg).connect();
+        clients.add(ch);
+        byte[] m = ("client " + i).getBytes(UTF_8);
+        ch.send(m);
+        assertArrayEquals(m, ch.receive(WAIT, SECONDS));
+      }
+      List<String> added = serverThreads().stream().filter(t -> !before.contains(t))
+          .map(Thread::getName).sorted().collect(Collectors.toList());
+      assertEquals(List.of(LOOP), added, "the server's own threads");
+      long handlers = Thread.getAllStackTraces().keySet().stream()
+          .filter(t -> t.getName().equals("app-handler")).count();
+      assertEquals(5, handlers, "one executor task per blocking session");
+    } finally {
+      for (IpcChannel ch : clients) {
+        ch.close();
+      }
+      pool.shutdownNow();
+    }
   }
 
   @Test
@@ -149,7 +176,8 @@ class ControlWatcherThreadsTest {
 
   private static Set<Thread> serverThreads() {
     return Thread.getAllStackTraces().keySet().stream().filter(Thread::isAlive)
-        .filter(t -> t.getName().startsWith("fdipc-") && !t.getName().startsWith("fdipc-client"))
+        .filter(t -> t.getName().startsWith("fdipc-") && !t.getName().startsWith("fdipc-client")
+            && !t.getName().equals("fdipc-shared-loop"))
         .collect(Collectors.toSet());
   }
 
