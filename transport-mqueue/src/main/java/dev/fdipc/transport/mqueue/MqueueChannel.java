@@ -46,13 +46,13 @@ import java.util.List;
  * <p><b>End of stream.</b> A queue cannot tell its reader that the writer went away, so each side
  * also holds one end of a socket pair (the peer link) that it never writes to: when the other end
  * closes, on {@code close()} or with the death of its process, {@code poll(2)} reports
- * {@code POLLHUP} (a peer that only shuts its end down, {@code POLLRDHUP}, counts as gone too:
- * the epoll descriptors watch for it, and a condition they report must not leave the channel
- * unable to progress, or a waiting loop would spin). From then on, and also once core reports the control connection gone, a receive
- * drains what is queued and then returns end of stream, and a send that finds the queue full fails
- * with {@link PeerClosedException}. Every fragment the peer sent before it went is already in the
- * queue then, because {@code mq_send} returns only once the message is queued; a message the peer
- * did not finish is dropped.
+ * {@code POLLHUP}. A peer that only shuts its end down ({@code POLLRDHUP}) counts as gone too:
+ * the epoll descriptors report it, and a condition they report must let the channel progress, or
+ * a waiting loop would spin. From then on, and also once core reports the control connection
+ * gone, a receive drains what is queued and then returns end of stream, and a send that finds the
+ * queue full fails with {@link PeerClosedException}. Every fragment the peer sent before it went
+ * is already in the queue then, because {@code mq_send} returns only once the message is queued;
+ * a message the peer did not finish is dropped.
  */
 final class MqueueChannel extends AbstractIpcChannel {
   /** Bytes of fragment header. */
