@@ -7,6 +7,9 @@ import com.sun.jna.NativeLong;
 import com.sun.jna.NativeLibrary;
 import com.sun.jna.Platform;
 import com.sun.jna.Pointer;
+import dev.fdipc.spi.Fd;
+import dev.fdipc.spi.NativeIoException;
+import java.util.List;
 
 /**
  * The C calls this transport makes, through JNA. The {@code mq_*} functions live in libc since
@@ -45,6 +48,7 @@ final class MqNative {
   static final short POLLERR = 0x8;
   static final short POLLHUP = 0x10;
   static final short POLLNVAL = 0x20;
+  static final short POLLRDHUP = 0x2000;
 
   static final int F_GETFL = 3;
 
@@ -56,8 +60,18 @@ final class MqNative {
   static final int AF_UNIX = 1;
   static final int SOCK_STREAM = 1;
   static final int SOCK_CLOEXEC = O_CLOEXEC;
-  static final int EFD_CLOEXEC = O_CLOEXEC;
-  static final int EFD_NONBLOCK = O_NONBLOCK;
+
+  static final int EPOLL_CLOEXEC = O_CLOEXEC;
+  static final int EPOLL_CTL_ADD = 1;
+  static final int EPOLLIN = 0x1;
+  static final int EPOLLOUT = 0x4;
+  static final int EPOLLRDHUP = 0x2000;
+  /**
+   * {@code struct epoll_event}: {@code uint32_t events; uint64_t data}, packed on x86 (12 bytes,
+   * data at 4), naturally aligned elsewhere (16 bytes, data at 8).
+   */
+  static final int EPOLL_EVENT_SIZE = Platform.isIntel() ? 12 : 16;
+  static final int EPOLL_DATA_OFFSET = Platform.isIntel() ? 4 : 8;
 
   /** {@code struct mq_attr}: four longs (flags, maxmsg, msgsize, curmsgs) and four reserved. */
   static final int MQ_ATTR_SIZE = 8 * Native.LONG_SIZE;
@@ -112,9 +126,9 @@ final class MqNative {
 
     static native int poll(long fds, long nfds, int timeoutMillis);
 
-    static native int eventfd(int initval, int flags);
+    static native int epoll_create1(int flags);
 
-    static native long write(int fd, long buf, long count);
+    static native int epoll_ctl(int epfd, int op, int fd, long event);
   }
 
   /** fcntl(2), variadic. */
@@ -172,6 +186,33 @@ final class MqNative {
     rlim.setNativeLong(0, new NativeLong(soft));
     rlim.setNativeLong(Native.LONG_SIZE, new NativeLong(hard));
     return Libc.setrlimit(resource, rlim);
+  }
+
+  /**
+   * A new epoll descriptor (close-on-exec) watching {@code fd} for {@code fdEvents} and
+   * {@code link} for {@code linkEvents}; the data of each registration is its descriptor number.
+   *
+   * @throws NativeIoException if a call fails; nothing stays open then
+   */
+  static Fd epollOf(int fd, int fdEvents, int link, int linkEvents) throws NativeIoException {
+    int epfd = Libc.epoll_create1(EPOLL_CLOEXEC);
+    if (epfd < 0) {
+      throw NativeIoException.lastError("epoll_create1");
+    }
+    Fd epoll = Fd.of(epfd);
+    Memory event = new Memory(16);
+    for (int[] member : new int[][] {{fd, fdEvents}, {link, linkEvents}}) {
+      event.clear();
+      event.setInt(0, member[1]);
+      event.setLong(EPOLL_DATA_OFFSET, member[0]);
+      if (Libc.epoll_ctl(epfd, EPOLL_CTL_ADD, member[0], Pointer.nativeValue(event)) != 0) {
+        NativeIoException e = NativeIoException.lastError("epoll_ctl");
+        Fd.closeAllAfter(e, List.of(epoll));
+        throw e;
+      }
+    }
+    java.lang.ref.Reference.reachabilityFence(event);
+    return epoll;
   }
 
   /** {@code fcntl(fd, F_GETFL)}: the open file description's status flags, or -1. */

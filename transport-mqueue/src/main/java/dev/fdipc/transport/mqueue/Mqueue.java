@@ -6,6 +6,7 @@ import dev.fdipc.spi.Availability;
 import dev.fdipc.spi.Fd;
 import dev.fdipc.spi.NativeIoException;
 import java.io.IOException;
+import java.util.List;
 
 /**
  * Whether POSIX message queues work in this process, found out once by really creating, using and
@@ -42,7 +43,10 @@ public final class Mqueue {
     return AVAILABILITY.unavailabilityCause();
   }
 
-  /** Creates a one-message queue, passes a message through it, polls it, and removes it. */
+  /**
+   * Creates a one-message queue, passes a message through it, polls it directly and through an
+   * epoll descriptor (the channel waits that way), and removes it.
+   */
   private static Object probe() throws IOException {
     Queues.Ends q;
     try {
@@ -54,32 +58,40 @@ public final class Mqueue {
       throw e;
     }
     try (Fd server = q.server(); Fd client = q.client()) {
-      Fd.closeAll(Queues.peerLink());
-      Memory m = new Memory(QueueSizes.MIN_MESSAGE_SIZE);
-      m.setInt(0, 0x46444950);
-      if (MqNative.mq_timedsend(server.intValue(), Pointer.nativeValue(m), 4, 0, 0) != 0) {
-        throw NativeIoException.lastError("mq_timedsend");
+      List<Fd> link = Queues.peerLink();
+      try (Fd epoll = MqNative.epollOf(client.intValue(), MqNative.EPOLLIN,
+          link.get(0).intValue(), MqNative.EPOLLRDHUP)) {
+        passAMessage(server, client, epoll);
+      } finally {
+        Fd.closeAll(link);
       }
-      Memory pfd = new Memory(8);
-      pfd.setInt(0, client.intValue());
+    }
+    return null;
+  }
+
+  private static void passAMessage(Fd server, Fd client, Fd epoll) throws IOException {
+    Memory m = new Memory(QueueSizes.MIN_MESSAGE_SIZE);
+    m.setInt(0, 0x46444950);
+    if (MqNative.mq_timedsend(server.intValue(), Pointer.nativeValue(m), 4, 0, 0) != 0) {
+      throw NativeIoException.lastError("mq_timedsend");
+    }
+    Memory pfd = new Memory(8);
+    for (Fd polled : List.of(client, epoll)) {
+      pfd.setInt(0, polled.intValue());
       pfd.setShort(4, MqNative.POLLIN);
       pfd.setShort(6, (short) 0);
       if (MqNative.Libc.poll(Pointer.nativeValue(pfd), 1, 0) != 1) {
-        throw new IOException("poll(2) does not report a message waiting in a queue");
+        throw new IOException("poll(2) does not report a message waiting in a queue"
+            + (polled == epoll ? " through epoll(7)" : ""));
       }
-      m.setInt(0, 0);
-      long n = MqNative.mq_timedreceive(client.intValue(), Pointer.nativeValue(m),
-          QueueSizes.MIN_MESSAGE_SIZE, 0, 0);
-      if (n != 4 || m.getInt(0) != 0x46444950) {
-        throw n < 0 ? NativeIoException.lastError("mq_timedreceive")
-            : new IOException("mq_timedreceive returned " + n + " bytes, not the 4 sent");
-      }
-      int efd = MqNative.Libc.eventfd(0, MqNative.EFD_CLOEXEC);
-      if (efd < 0) {
-        throw NativeIoException.lastError("eventfd");
-      }
-      Fd.of(efd).close();
     }
-    return null;
+    java.lang.ref.Reference.reachabilityFence(pfd);
+    m.setInt(0, 0);
+    long n = MqNative.mq_timedreceive(client.intValue(), Pointer.nativeValue(m),
+        QueueSizes.MIN_MESSAGE_SIZE, 0, 0);
+    if (n != 4 || m.getInt(0) != 0x46444950) {
+      throw n < 0 ? NativeIoException.lastError("mq_timedreceive")
+          : new IOException("mq_timedreceive returned " + n + " bytes, not the 4 sent");
+    }
   }
 }

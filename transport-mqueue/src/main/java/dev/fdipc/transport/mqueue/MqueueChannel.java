@@ -4,11 +4,11 @@ import com.sun.jna.Native;
 import com.sun.jna.Pointer;
 import dev.fdipc.BufferTooSmallException;
 import dev.fdipc.ErrorCode;
-import dev.fdipc.IpcTimeoutException;
 import dev.fdipc.PeerClosedException;
 import dev.fdipc.ProtocolException;
 import dev.fdipc.spi.AbstractIpcChannel;
 import dev.fdipc.spi.Fd;
+import dev.fdipc.spi.Interest;
 import dev.fdipc.spi.NativeIoException;
 import java.io.Closeable;
 import java.io.IOException;
@@ -37,17 +37,22 @@ import java.util.List;
  * within the maximum message size.
  *
  * <p><b>Waiting.</b> This side's descriptions are non-blocking (each side has descriptions of its
- * own, see {@link Queues#create}); a call that would block polls the queue, the peer link and an
- * eventfd that {@link #close()} and {@link #peerGone()} signal.
+ * own, see {@link Queues#create}): {@link #tryReceive} and {@link #trySend} never wait, and keep a
+ * message that is partly received or partly sent for the next call. What to wait for is an epoll
+ * descriptor per direction, created by the first wait in that direction: it holds the queue
+ * ({@code EPOLLIN} resp. {@code EPOLLOUT}) and the peer link, so that a wait ends when the queue
+ * can progress or the peer goes. {@link AbstractIpcChannel} does the waiting.
  *
  * <p><b>End of stream.</b> A queue cannot tell its reader that the writer went away, so each side
  * also holds one end of a socket pair (the peer link) that it never writes to: when the other end
  * closes, on {@code close()} or with the death of its process, {@code poll(2)} reports
- * {@code POLLHUP}. From then on, and also once core reports the control connection gone, a receive
- * drains what is queued and then returns end of stream, and a send that finds the queue full fails
- * with {@link PeerClosedException}. Every fragment the peer sent before it went is already in the
- * queue then, because {@code mq_send} returns only once the message is queued; a message the peer
- * did not finish is dropped.
+ * {@code POLLHUP}. A peer that only shuts its end down ({@code POLLRDHUP}) counts as gone too:
+ * the epoll descriptors report it, and a condition they report must let the channel progress, or
+ * a waiting loop would spin. From then on, and also once core reports the control connection
+ * gone, a receive drains what is queued and then returns end of stream, and a send that finds the
+ * queue full fails with {@link PeerClosedException}. Every fragment the peer sent before it went
+ * is already in the queue then, because {@code mq_send} returns only once the message is queued;
+ * a message the peer did not finish is dropped.
  */
 final class MqueueChannel extends AbstractIpcChannel {
   /** Bytes of fragment header. */
@@ -58,7 +63,6 @@ final class MqueueChannel extends AbstractIpcChannel {
   private final Fd in;
   private final Fd out;
   private final Fd link;
-  private final Fd wake;
   private final List<Closeable> resources;
   private final int inMessageSize;
   private final int outMessageSize;
@@ -67,17 +71,17 @@ final class MqueueChannel extends AbstractIpcChannel {
   private final long rbufAddress;
   private final ByteBuffer sbuf;
   private final long sbufAddress;
-  private final ByteBuffer recvPoll = pollfds();
-  private final long recvPollAddress = address(recvPoll);
-  private final ByteBuffer sendPoll = pollfds();
-  private final long sendPollAddress = address(sendPoll);
-  private final ByteBuffer one = ByteBuffer.allocateDirect(8).order(ByteOrder.nativeOrder())
-      .putLong(0, 1);
+  /** A {@code struct pollfd} for the link, one per direction: both may check it at once. */
+  private final ByteBuffer recvLinkPoll = linkPollfd();
+  private final ByteBuffer sendLinkPoll = linkPollfd();
 
   /** Set once the peer link reported the other end closed. */
   private volatile boolean peerClosed;
 
   // Receive state, under the receive lock.
+  /** The queue and the link, for a receive to wait on; created by the first wait. */
+  private Fd recvEpoll;
+  private Interest recvInterest;
   /** rbuf holds a fragment that a call received but could not use yet. */
   private boolean held;
   private int heldLength;
@@ -85,10 +89,27 @@ final class MqueueChannel extends AbstractIpcChannel {
   private int total = -1;
   private int assembled;
   private int nextIndex;
-  /** Bytes of the message being assembled that a call which then timed out had received. */
+  /**
+   * The message being assembled once a call found the queue empty in its middle: later fragments
+   * go here, and the whole message into the caller's buffer at the end. Null while a message is
+   * assembled straight into the caller's buffer.
+   */
   private ByteBuffer stash;
   private boolean eof;
   private IOException failure;
+
+  // Send state, under the send lock.
+  /** The queue and the link, for a send to wait on; created by the first wait. */
+  private Fd sendEpoll;
+  private Interest sendInterest;
+  /** A message is under way: some of its fragments are sent, or one is built in sbuf. */
+  private boolean sending;
+  private int sendTotal;
+  private int sendIndex;
+  /** sbuf holds a fragment, taken from the message, that the queue had no room for yet. */
+  private boolean staged;
+  private int stagedLength;
+  private boolean stagedLast;
 
   /**
    * Creates the channel; it owns the descriptors and resources from now on and closes them if this
@@ -109,11 +130,6 @@ final class MqueueChannel extends AbstractIpcChannel {
     try {
       this.inMessageSize = messageSize(in, "receive from");
       this.outMessageSize = messageSize(out, "send to");
-      int efd = MqNative.Libc.eventfd(0, MqNative.EFD_CLOEXEC | MqNative.EFD_NONBLOCK);
-      if (efd < 0) {
-        throw NativeIoException.lastError("eventfd");
-      }
-      this.wake = Fd.of(efd);
     } catch (IOException | RuntimeException | LinkageError e) {
       Fd.closeAllAfter(e, owned());
       throw e;
@@ -140,8 +156,8 @@ final class MqueueChannel extends AbstractIpcChannel {
     return (int) size;
   }
 
-  private static ByteBuffer pollfds() {
-    return ByteBuffer.allocateDirect(24).order(ByteOrder.nativeOrder());
+  private static ByteBuffer linkPollfd() {
+    return ByteBuffer.allocateDirect(8).order(ByteOrder.nativeOrder());
   }
 
   private static long address(ByteBuffer direct) {
@@ -156,84 +172,115 @@ final class MqueueChannel extends AbstractIpcChannel {
   // ------------------------------------------------------------------------------------ send
 
   @Override
-  protected void doSend(ByteBuffer message) throws IOException {
-    int size = message.remaining();
+  protected boolean doTrySend(ByteBuffer message) throws IOException {
+    if (!sending) {
+      sendTotal = message.remaining();
+      sendIndex = 0;
+      sending = true;
+    }
     int room = outMessageSize - HEADER;
-    int index = 0;
-    do {
-      int chunk = Math.min(room, message.remaining());
-      int flags = (index == 0 ? FIRST : 0) | (chunk == message.remaining() ? LAST : 0);
-      sbuf.clear();
-      sbuf.put((byte) flags).put((byte) 0).putShort((short) index).putInt(size);
-      int limit = message.limit();
-      message.limit(message.position() + chunk);
-      sbuf.put(message);
-      message.limit(limit);
-      sendFragment(HEADER + chunk);
-      index++;
-    } while (message.hasRemaining());
+    while (true) {
+      if (!staged) {
+        int chunk = Math.min(room, message.remaining());
+        int flags = (sendIndex == 0 ? FIRST : 0) | (chunk == message.remaining() ? LAST : 0);
+        sbuf.clear();
+        sbuf.put((byte) flags).put((byte) 0).putShort((short) sendIndex).putInt(sendTotal);
+        int limit = message.limit();
+        message.limit(message.position() + chunk);
+        sbuf.put(message);
+        message.limit(limit);
+        staged = true;
+        stagedLength = HEADER + chunk;
+        stagedLast = (flags & LAST) != 0;
+      }
+      if (!sendFragment()) {
+        return false;
+      }
+      staged = false;
+      sendIndex++;
+      if (stagedLast) {
+        sending = false;
+        return true;
+      }
+    }
   }
 
-  private void sendFragment(int length) throws IOException {
+  /**
+   * Queues the fragment in sbuf.
+   *
+   * @return false if the queue is full
+   * @throws PeerClosedException if the queue is full and the peer is gone: nobody will make room
+   */
+  private boolean sendFragment() throws IOException {
     int fd = out.intValue();
     while (true) {
-      if (MqNative.mq_timedsend(fd, sbufAddress, length, 0, 0) == 0) {
-        return;
+      if (MqNative.mq_timedsend(fd, sbufAddress, stagedLength, 0, 0) == 0) {
+        return true;
       }
       int errno = MqNative.errno();
       if (errno == MqNative.EAGAIN) {
-        if (peerClosed || isPeerGone()) {
+        if (peerClosed || isPeerGone() || linkHungUp(sendLinkPoll)) {
+          sending = false; // the message is cut; there is nobody to notice
+          staged = false;
           throw new PeerClosedException(transport() + ": peer is gone; message not sent");
         }
-        await(sendPoll, sendPollAddress, fd, MqNative.POLLOUT, NO_DEADLINE);
-        checkNotClosedWhileWaiting();
+        return false;
       } else if (errno != MqNative.EINTR) {
         throw new NativeIoException("mq_timedsend", errno);
       }
     }
   }
 
+  @Override
+  protected Interest doArmSend() throws IOException {
+    if (sendInterest == null) {
+      sendEpoll = MqNative.epollOf(out.intValue(), MqNative.EPOLLOUT, link.intValue(),
+          MqNative.EPOLLRDHUP);
+      sendInterest = Interest.readable(sendEpoll.intValue());
+    }
+    return sendInterest;
+  }
+
   // ------------------------------------------------------------------------------------ receive
 
   @Override
-  protected int doReceive(ByteBuffer dst, long deadline) throws IOException {
+  protected int doTryReceive(ByteBuffer dst) throws IOException {
     if (failure != null) {
       throw failure;
     }
     if (eof) {
       return -1;
     }
-    int start = dst.position();
-    if (total >= 0) { // a message an earlier call began and could not finish
-      if (dst.remaining() < total) {
-        throw new BufferTooSmallException(total, dst.remaining());
-      }
-      dst.put(stash.flip());
-      stash = null;
+    if (total >= 0 && dst.remaining() < total) { // a message an earlier call began
+      throw new BufferTooSmallException(total, dst.remaining());
     }
+    int start = dst.position();
     while (true) {
       if (!held) {
         int n;
         try {
-          n = nextFragment(deadline);
-        } catch (IpcTimeoutException e) {
-          if (total >= 0) { // keep what this call assembled for the next one
-            stash = ByteBuffer.allocate(total);
-            stash.put(0, dst, start, dst.position() - start).position(dst.position() - start);
-            dst.position(start);
-          }
-          throw e;
+          n = nextFragment();
         } catch (IOException e) {
           if (total >= 0) { // part of a message is gone with this call: the stream cannot go on
             failure = e;
             total = -1;
+            stash = null;
           }
           dst.position(start);
           throw e;
         }
+        if (n == WOULD_BLOCK) {
+          if (total >= 0 && stash == null) { // keep what this call assembled for the next one
+            stash = ByteBuffer.allocate(total);
+            stash.put(0, dst, start, assembled).position(assembled);
+            dst.position(start);
+          }
+          return WOULD_BLOCK;
+        }
         if (n < 0) { // the peer is gone; a message it did not finish never existed
           eof = true;
           total = -1;
+          stash = null;
           dst.position(start);
           return -1;
         }
@@ -247,6 +294,7 @@ final class MqueueChannel extends AbstractIpcChannel {
         failure = e;
         held = false;
         total = -1;
+        stash = null;
         dst.position(start);
         throw e;
       }
@@ -259,11 +307,16 @@ final class MqueueChannel extends AbstractIpcChannel {
         assembled = 0;
         nextIndex = 0;
       }
-      dst.put(dst.position(), rbuf, HEADER, payload).position(dst.position() + payload);
+      ByteBuffer into = stash != null ? stash : dst;
+      into.put(into.position(), rbuf, HEADER, payload).position(into.position() + payload);
       held = false;
       assembled += payload;
       nextIndex++;
       if (assembled == total) {
+        if (stash != null) {
+          dst.put(stash.flip());
+          stash = null;
+        }
         int length = total;
         total = -1;
         return length;
@@ -345,11 +398,12 @@ final class MqueueChannel extends AbstractIpcChannel {
   }
 
   /**
-   * Receives the next fragment into {@code rbuf}.
+   * Receives the next fragment into {@code rbuf}, without waiting.
    *
-   * @return its length, or -1 when the peer is gone and the queue is empty
+   * @return its length, {@link #WOULD_BLOCK} if the queue is empty, or -1 when the peer is gone and
+   *     the queue is empty
    */
-  private int nextFragment(long deadline) throws IOException {
+  private int nextFragment() throws IOException {
     int fd = in.intValue();
     while (true) {
       boolean goneBefore = peerClosed || isPeerGone();
@@ -362,71 +416,63 @@ final class MqueueChannel extends AbstractIpcChannel {
         if (goneBefore) {
           return -1; // everything the peer sent before it went has been received
         }
-        if (!await(recvPoll, recvPollAddress, fd, MqNative.POLLIN, deadline)) {
-          throw new IpcTimeoutException(transport() + ": no message before the timeout");
+        if (!linkHungUp(recvLinkPoll)) {
+          return WOULD_BLOCK;
         }
-        checkNotClosedWhileWaiting();
+        // The peer went after the queue was found empty: look once more, then it is the end.
       } else if (errno != MqNative.EINTR) {
         throw new NativeIoException("mq_timedreceive", errno);
       }
     }
   }
 
-  // ------------------------------------------------------------------------------------ waiting
+  @Override
+  protected Interest doArmReceive() throws IOException {
+    if (recvInterest == null) {
+      recvEpoll = MqNative.epollOf(in.intValue(), MqNative.EPOLLIN, link.intValue(),
+          MqNative.EPOLLRDHUP);
+      recvInterest = Interest.readable(recvEpoll.intValue());
+    }
+    return recvInterest;
+  }
+
+  // ------------------------------------------------------------------------------------ the link
 
   /**
-   * Waits until the queue is ready for {@code events}, the peer link reports the other end closed,
-   * or the channel is woken. The link is polled for no event at all: {@code POLLHUP} and
-   * {@code POLLERR} are reported regardless, and bytes a hostile peer writes into it wake nobody.
-   *
-   * @return false if the deadline passed first
+   * True once the peer link reports the other end closed, or shut down ({@code POLLRDHUP}, which
+   * the epoll descriptors watch for). Bytes a hostile peer writes into it are not asked about.
+   * One {@code poll(2)}, done only when the queue is empty or full.
    */
-  private boolean await(ByteBuffer pollfds, long address, int fd, short events, long deadline)
-      throws IOException {
-    pollfds.putInt(0, fd).putShort(4, events).putShort(6, (short) 0);
-    pollfds.putInt(8, link.intValue()).putShort(12, (short) 0).putShort(14, (short) 0);
-    pollfds.putInt(16, wake.intValue()).putShort(20, MqNative.POLLIN).putShort(22, (short) 0);
+  private boolean linkHungUp(ByteBuffer pollfd) throws IOException {
+    if (peerClosed) {
+      return true;
+    }
+    pollfd.putInt(0, link.intValue()).putShort(4, MqNative.POLLRDHUP).putShort(6, (short) 0);
     while (true) {
-      int timeout = pollMillis(deadline);
-      if (timeout == 0 && deadline != NO_DEADLINE) {
-        return false;
-      }
-      int r = MqNative.Libc.poll(address, 3, timeout);
+      int r = MqNative.Libc.poll(address(pollfd), 1, 0);
       if (r > 0) {
-        if (pollfds.getShort(14) != 0) {
-          peerClosed = true;
-        }
+        peerClosed = true; // POLLRDHUP, POLLHUP or POLLERR: the other end is no more
         return true;
       }
       if (r == 0) {
-        if (expired(deadline)) {
-          return false;
-        }
-      } else if (MqNative.errno() != MqNative.EINTR) {
+        return false;
+      }
+      if (MqNative.errno() != MqNative.EINTR) {
         throw NativeIoException.lastError("poll");
       }
     }
   }
 
   @Override
-  protected void wakeUp() {
-    synchronized (one) { // never write to the eventfd's number after release() closed it
-      if (wake != null && wake.isOpen()) {
-        // The counter is never read: once signalled, every later poll returns at once.
-        MqNative.Libc.write(wake.intValue(), address(one), 8);
-      }
-    }
-  }
-
-  @Override
   protected void release() throws IOException {
-    try {
-      Fd.closeAll(owned());
-    } finally {
-      synchronized (one) {
-        wake.close();
-      }
+    List<Closeable> all = new ArrayList<>(owned());
+    if (recvEpoll != null) {
+      all.add(0, recvEpoll);
     }
+    if (sendEpoll != null) {
+      all.add(0, sendEpoll);
+    }
+    Fd.closeAll(all);
   }
 
   private List<Closeable> owned() {
