@@ -14,7 +14,9 @@ public interface EventSession extends ClientSession {
    *
    * @return true if it was taken: sent, or partly sent with the rest kept and sent as the client
    *     reads; false if an earlier message is still being sent (the client is behind), in which
-   *     case nothing was taken and {@link MessageHandler#writable} follows when it has caught up
+   *     case nothing was taken and {@link MessageHandler#writable} follows when it has caught up.
+   *     While a message is kept no further messages are delivered, so a handler that answers each
+   *     message once is never refused
    * @throws MessageTooLargeException if the message exceeds {@link IpcChannel#maxMessageSize()}
    * @throws PeerClosedException if the client is gone
    */
@@ -27,6 +29,12 @@ public interface EventSession extends ClientSession {
 
   /** True if {@link #send} would take a message now. */
   boolean isWritable();
+
+  /** Attaches an object of the handler's (per-session state); replaces any earlier one. */
+  void attach(Object attachment);
+
+  /** The object last {@link #attach attached}, or null. */
+  Object attachment();
 
   /** Runs {@code task} on this session's loop thread. Any thread may call it. */
   void execute(Runnable task);

@@ -19,7 +19,9 @@ import java.nio.ByteBuffer;
  * <p>Sending: {@link #send} hands the message to the channel; what the kernel object cannot take
  * now is copied and kept (one message at most), the descriptor is watched for room, and
  * {@link Callbacks#writable()} says when the next message may be sent. While something is kept,
- * {@link #send} refuses more (returns false). A kept message that makes no progress for the stall
+ * {@link #send} refuses more (returns false) and no more messages are delivered: a peer that sends
+ * without reading its replies is slowed to the pace at which it reads, and a handler that answers
+ * each message once never sees a refusal. A kept message that makes no progress for the stall
  * timeout calls {@link Callbacks#stalled(long)}.
  *
  * <p>Loop thread only, except where a method says otherwise.
@@ -50,7 +52,6 @@ public final class ChannelDriver implements Reactor.Handler {
   private final TransportChannel channel;
   private final Callbacks callbacks;
   private final long stallNanos;
-  private final ByteBuffer[] view = new ByteBuffer[1];
 
   private long readKey = -1;
   private int readFd = -1;
@@ -123,6 +124,13 @@ public final class ChannelDriver implements Reactor.Handler {
     }
     try {
       for (int i = 0; i < BUDGET; i++) {
+        if (kept != null) {
+          // The peer is behind: read nothing more until it has caught up, so that replies never
+          // pile up (writable() resumes). Reads are not watched meanwhile, or a level-triggered
+          // descriptor would report at once again.
+          pauseRead();
+          return;
+        }
         ByteBuffer buf = loop.receiveBuffer(channel.maxMessageSize());
         int n = channel.tryReceive(buf);
         if (n >= 0) {
@@ -192,6 +200,7 @@ public final class ChannelDriver implements Reactor.Handler {
           }
           stopWrite();
           callbacks.writable();
+          scheduleRead(); // reading paused while the message was kept
           return;
         }
         if (kept.position() != keptProgress) {
@@ -278,6 +287,17 @@ public final class ChannelDriver implements Reactor.Handler {
 
   private int bothEvents() {
     return (wantRead ? LibC.EPOLLIN : 0) | (wantWrite ? LibC.EPOLLOUT : 0);
+  }
+
+  private void pauseRead() throws NativeIoException {
+    wantRead = false;
+    if (sharedKey >= 0) {
+      loop.reactor().modify(sharedKey, bothEvents());
+    } else if (readKey >= 0) {
+      loop.reactor().deregister(readKey);
+      readKey = -1;
+      readFd = -1;
+    }
   }
 
   private void stopWrite() {

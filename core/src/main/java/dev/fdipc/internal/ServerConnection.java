@@ -589,6 +589,18 @@ public final class ServerConnection implements EventSession {
     return d != null && d.isWritable();
   }
 
+  private volatile Object attachment;
+
+  @Override
+  public void attach(Object attachment) {
+    this.attachment = attachment;
+  }
+
+  @Override
+  public Object attachment() {
+    return attachment;
+  }
+
   @Override
   public void execute(Runnable task) {
     loop.reactor().execute(task);

@@ -1,18 +1,33 @@
 package dev.fdipc.server;
 
-import dev.fdipc.ClientSession;
-import dev.fdipc.IpcChannel;
-import dev.fdipc.PeerClosedException;
-import dev.fdipc.SessionHandler;
+import dev.fdipc.EventSession;
+import dev.fdipc.MessageHandler;
 import dev.fdipc.internal.Wire;
+import java.io.IOException;
 import java.io.PrintStream;
+import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
+import java.util.ArrayDeque;
 
-/** Serves one client of the {@code server} command: shows its lines and answers them. */
-final class ConversationHandler implements SessionHandler {
+/**
+ * Serves the clients of the {@code server} command, event by event on the server's loop thread:
+ * shows each client's lines and answers them. No thread per client.
+ */
+final class ConversationHandler implements MessageHandler {
   private final PrintStream out;
   private final long serverUid;
   private final Runnable shutdown;
+
+  /** One client's state, attached to its session. */
+  private static final class State {
+    final Conversation conversation;
+    /** Replies the client has not had room for yet; empty unless it sends without reading. */
+    final ArrayDeque<ByteBuffer> unsent = new ArrayDeque<>();
+
+    State(Conversation conversation) {
+      this.conversation = conversation;
+    }
+  }
 
   /**
    * @param out where connects, messages and disconnects are shown
@@ -26,30 +41,42 @@ final class ConversationHandler implements SessionHandler {
   }
 
   @Override
-  public void handle(ClientSession session) throws Exception {
-    long id = session.clientId();
-    out.println("client " + id + " connected: transport=" + session.transport() + " pid="
-        + session.peer().pid() + " uid=" + session.peer().uid());
-    Conversation conversation = new Conversation(serverUid);
-    IpcChannel ch = session.channel();
-    try {
-      byte[] m;
-      while ((m = ch.receive()) != null) {
-        // Invalid UTF-8 becomes U+FFFD; control characters are escaped so a client cannot drive
-        // the server's terminal.
-        String text = new String(m, StandardCharsets.UTF_8);
-        out.println("[client " + id + "] " + Wire.printable(text));
-        Conversation.Reply reply = conversation.onLine(text, session.peer().uid());
-        ch.send(reply.text().getBytes(StandardCharsets.UTF_8));
-        if (reply.shutdown()) {
-          out.println("client " + id + " asked the server to shut down");
-          shutdown.run();
-        }
-      }
-    } catch (PeerClosedException e) {
-      // The client left without reading its reply: an ordinary way to disconnect.
-    }
-    // "disconnected" is printed by the server's listener once the session has released its
-    // kernel objects, not here: the channel is still open until this method returns.
+  public void opened(EventSession session) {
+    session.attach(new State(new Conversation(serverUid)));
+    out.println("client " + session.clientId() + " connected: transport=" + session.transport()
+        + " pid=" + session.peer().pid() + " uid=" + session.peer().uid());
   }
+
+  @Override
+  public void received(EventSession session, ByteBuffer message) throws IOException {
+    State state = (State) session.attachment();
+    byte[] m = new byte[message.remaining()];
+    message.get(m);
+    // Invalid UTF-8 becomes U+FFFD; control characters are escaped so a client cannot drive the
+    // server's terminal.
+    String text = new String(m, StandardCharsets.UTF_8);
+    long id = session.clientId();
+    out.println("[client " + id + "] " + Wire.printable(text));
+    Conversation.Reply reply = state.conversation.onLine(text, session.peer().uid());
+    ByteBuffer answer = ByteBuffer.wrap(reply.text().getBytes(StandardCharsets.UTF_8));
+    if (!state.unsent.isEmpty() || !session.send(answer)) {
+      state.unsent.add(answer);
+    }
+    if (reply.shutdown()) {
+      out.println("client " + id + " asked the server to shut down");
+      shutdown.run();
+    }
+  }
+
+  @Override
+  public void writable(EventSession session) throws IOException {
+    State state = (State) session.attachment();
+    ByteBuffer next;
+    while ((next = state.unsent.peek()) != null && session.send(next)) {
+      state.unsent.poll();
+    }
+  }
+
+  // "disconnected" is printed by the server's listener once the session has released its kernel
+  // objects, not in closed(): the channel is still open then.
 }

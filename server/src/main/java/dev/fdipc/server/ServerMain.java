@@ -148,7 +148,7 @@ public final class ServerMain implements Callable<Integer> {
             }
           }
         })
-        .handler(new ConversationHandler(out, uid, stop::countDown));
+        .messageHandler(new ConversationHandler(out, uid, stop::countDown));
     FdipcServer server;
     try {
       if (maxMessageSize != null) {
