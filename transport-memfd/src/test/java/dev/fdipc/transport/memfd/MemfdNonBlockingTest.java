@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
 
 import com.sun.jna.Native;
 import com.sun.jna.Pointer;
@@ -27,7 +28,11 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -267,14 +272,27 @@ class MemfdNonBlockingTest {
   }
 
   @Test
-  void shouldNotBlockDrainingABellThePeerMadeBlocking() throws IOException {
+  void shouldNotBlockDrainingABellThePeerMadeBlocking() throws Exception {
     Interest interest = server.armReceive();
     assertNotNull(interest);
     // What a hostile client can do to the bell it shares: O_NONBLOCK is the open file's flag.
     int flags = LibC.fcntl(interest.fd(), LibC.F_GETFL);
     assertTrue(flags >= 0 && (flags & LibC.O_NONBLOCK) != 0, "the bell was not non-blocking");
     assertEquals(0, LibC.fcntl(interest.fd(), LibC.F_SETFL, flags & ~LibC.O_NONBLOCK));
-    // The next tryReceive drains a bell nobody rang: it must return, not wait for a ring.
-    assertEquals(WOULD_BLOCK, server.tryReceive(ByteBuffer.allocate(64)));
+    // The next tryReceive drains a bell nobody rang: it must return, not wait for a ring. It runs
+    // on another thread so that a drain that blocks fails the test instead of hanging it.
+    ExecutorService receiver = Executors.newSingleThreadExecutor();
+    try {
+      Future<Integer> n = receiver.submit(() -> server.tryReceive(ByteBuffer.allocate(64)));
+      try {
+        assertEquals(WOULD_BLOCK, n.get(5, TimeUnit.SECONDS));
+      } catch (TimeoutException e) {
+        ByteBuffer one = ByteBuffer.allocateDirect(8).order(ByteOrder.nativeOrder()).putLong(0, 1);
+        LibC.write(interest.fd(), Pointer.nativeValue(Native.getDirectBufferPointer(one)), 8);
+        fail("tryReceive blocked draining a bell whose O_NONBLOCK the peer cleared");
+      }
+    } finally {
+      receiver.shutdown();
+    }
   }
 }
