@@ -24,8 +24,8 @@ package dev.fdipc.transport.memfd;
  *   ring control block, each field on its own pair of cache lines (128 bytes apart):
  *     +0    u64  tail: bytes ever published by the producer (producer writes, release)
  *     +128  u64  head: bytes ever consumed by the consumer (consumer writes, release)
- *     +256  u32  consumer waiting: 1 while the consumer sleeps on its data bell
- *     +384  u32  producer waiting: 1 while the producer sleeps on its space bell
+ *     +256  u32  consumer waiting: 1 while the consumer is armed to sleep on its data bell
+ *     +384  u32  producer waiting: 1 while the producer is armed to sleep on its space bell
  *     +512  u32  producer closed: 1 once the producer will publish nothing more
  *     +640  u32  consumer closed: 1 once the consumer will read nothing more
  *
@@ -38,9 +38,13 @@ package dev.fdipc.transport.memfd;
  *
  * <p>Wake-ups are eventfds passed with the memfd: per ring, a data bell the producer rings when it
  * finds "consumer waiting" set, and a space bell the consumer rings when it finds "producer
- * waiting" set. The waiting side sets its flag, issues a full fence, checks the ring once more, and
- * only then sleeps, so a wake-up is never lost; the other side publishes, fences, then checks the
- * flag. A peer that is not asleep is never signalled.
+ * waiting" set. The waiting side arms: it sets its flag, issues a full fence and checks the ring
+ * once more; only if that finds nothing does it wait for the bell to become readable, so a wake-up
+ * is never lost. The other side publishes, fences, then checks the flag, and clears it (compare and
+ * set) before it rings, so one arming costs at most one ring. The waiter's next attempt clears its
+ * flag if still set and resets the bell's count without blocking. A peer that is not armed is never
+ * signalled. The bells are non-blocking eventfds (created with EFD_NONBLOCK by the server); since
+ * that flag is shared with the peer, the count is reset with preadv2(RWF_NOWAIT).
  *
  * <p>Everything a peer can write (tail, head, records, flags) is read once, checked against the
  * ring's bounds and only then used; payloads are copied out before anyone looks at them.

@@ -4,26 +4,27 @@ import com.sun.jna.Native;
 import com.sun.jna.Pointer;
 import dev.fdipc.BufferTooSmallException;
 import dev.fdipc.ErrorCode;
-import dev.fdipc.IpcTimeoutException;
 import dev.fdipc.PeerClosedException;
 import dev.fdipc.ProtocolException;
 import dev.fdipc.internal.LibC;
 import dev.fdipc.spi.AbstractIpcChannel;
 import dev.fdipc.spi.Fd;
-import dev.fdipc.spi.Wakeup;
+import dev.fdipc.spi.Interest;
 import java.io.IOException;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.util.ArrayList;
 import java.util.List;
 
 /**
  * One side of a memfd connection: it produces into one ring of the shared region and consumes from
  * the other (see {@link Layout}). The sender copies a message into its ring and publishes it with
  * release ordering; the receiver copies it out. Neither makes a system call while the other keeps
- * up; a side that has to wait spins, sleeps on an eventfd, or both ({@link WaitStrategy}).
+ * up. This class only moves records: {@link #doTryReceive} and {@link #doTrySend} never wait, and
+ * {@link #doArmReceive}/{@link #doArmSend} raise this side's waiting flag and name the eventfd bell
+ * the peer will ring. Who spins and who sleeps is core's business ({@link AbstractIpcChannel}),
+ * steered by the {@link WaitStrategy} through {@link #receiveSpinNanos()}.
  *
  * <p>The peer can write anything into the region at any time. Values it controls are read once
  * into locals, checked, and only then used; a violation fails that direction of this channel with
@@ -35,19 +36,12 @@ final class MemfdChannel extends AbstractIpcChannel {
   private static final VarHandle INT =
       MethodHandles.byteBufferViewVarHandle(int[].class, ByteOrder.nativeOrder());
 
-  /**
-   * Pauses between the checks of a spinning wait that need more than one load (clock, close, peer
-   * gone): a few microseconds at most, which bounds how late a spin notices them.
-   */
-  private static final int SPIN_BURST = 64;
-
   private final long address;
   private final long size;
   private final ByteBuffer region;
   private final int capacity;
   private final int mask;
   private final int maxRecord;
-  private final WaitStrategy strategy;
   private final long spinNanos;
 
   private final int txCtl;
@@ -58,18 +52,25 @@ final class MemfdChannel extends AbstractIpcChannel {
   private final int rxData;
   private final Fd rxDataBell;
   private final Fd rxSpaceBell;
-  private final Wakeup wakeup;
-  private final Wakeup.Waiter sending;
-  private final Wakeup.Waiter receiving;
+  private final Interest rxReady;
+  private final Interest txReady;
 
-  private final ByteBuffer bellBuf = ByteBuffer.allocateDirect(8).order(ByteOrder.nativeOrder());
-  private final long bellBufAddress = address(bellBuf);
-  private final ByteBuffer drainBuf = ByteBuffer.allocateDirect(8).order(ByteOrder.nativeOrder());
-  private final long drainBufAddress = address(drainBuf);
+  /** The count a ring adds: 1, written once; sender and receiver ring from it. */
+  private final ByteBuffer one = ByteBuffer.allocateDirect(8).order(ByteOrder.nativeOrder())
+      .putLong(0, 1);
+  private final long oneAddress = address(one);
+  private final BellDrain rxDrain = new BellDrain();
+  private final BellDrain txDrain = new BellDrain();
 
   // Producer state, under the send lock.
   private long txTail;
   private long txHeadSeen;
+  /** A fragmented message is under way: its first fragment is published, its last is not. */
+  private boolean txInFlight;
+  /** Bytes the record that did not fit needs; what {@link #doArmSend} waits for. */
+  private int txNeed;
+  /** PRODUCER_WAITING was set by {@link #doArmSend} and not cleared since. */
+  private boolean txArmed;
   private IOException txFailure;
 
   // Consumer state, under the receive lock.
@@ -77,7 +78,14 @@ final class MemfdChannel extends AbstractIpcChannel {
   private long rxTailSeen;
   private int messageLength = -1; // of the fragmented message being assembled, else -1
   private int messageRemaining;
-  private ByteBuffer stash;
+  /**
+   * The fragments received so far of a message that was not complete when a receive had to
+   * return; null while fragments go straight into the caller's buffer.
+   */
+  private ByteBuffer stash; // kept for the next such message if no larger than one ring
+  private boolean stashing;
+  /** CONSUMER_WAITING was set by {@link #doArmReceive} and not cleared since. */
+  private boolean rxArmed;
   private boolean eof;
   private IOException rxFailure;
 
@@ -85,7 +93,7 @@ final class MemfdChannel extends AbstractIpcChannel {
    * @param address where the region is mapped; the channel unmaps it when closed
    * @param txRing the ring this side produces into (0 on the server, 1 on the client)
    * @param bells the four doorbells in ring order: ring 0 data, ring 0 space, ring 1 data, ring 1
-   *     space; owned by the channel from now on
+   *     space; owned by the channel from now on (the caller closes them if this throws)
    */
   MemfdChannel(int maxMessageSize, long address, long size, int capacity, int txRing,
       List<Fd> bells, WaitStrategy strategy, long spinNanos) throws IOException {
@@ -96,8 +104,11 @@ final class MemfdChannel extends AbstractIpcChannel {
     this.capacity = capacity;
     this.mask = capacity - 1;
     this.maxRecord = Layout.maxRecord(capacity);
-    this.strategy = strategy;
-    this.spinNanos = spinNanos;
+    this.spinNanos = switch (strategy) {
+      case SPIN -> Long.MAX_VALUE;
+      case SPIN_THEN_PARK -> spinNanos;
+      case PARK -> 0;
+    };
     int rxRing = 1 - txRing;
     this.txCtl = Layout.RING_CONTROL[txRing];
     this.txData = Layout.dataOffset(txRing, capacity);
@@ -107,40 +118,75 @@ final class MemfdChannel extends AbstractIpcChannel {
     this.rxData = Layout.dataOffset(rxRing, capacity);
     this.rxDataBell = bells.get(2 * rxRing);
     this.rxSpaceBell = bells.get(2 * rxRing + 1);
-    this.wakeup = new Wakeup();
-    this.sending = wakeup.newWaiter();
-    this.receiving = wakeup.newWaiter();
+    // The server creates the bells non-blocking; a client does not take its server's word for it.
+    // The flag belongs to the open file description, which both processes share, so the peer can
+    // clear it again: draining therefore does not rely on it (see BellDrain).
+    for (Fd bell : bells) {
+      bell.setNonBlocking(true);
+    }
+    this.rxReady = Interest.readable(rxDataBell.intValue());
+    this.txReady = Interest.readable(txSpaceBell.intValue());
   }
 
   private static long address(ByteBuffer direct) {
     return Pointer.nativeValue(Native.getDirectBufferPointer(direct));
   }
 
+  @Override
+  protected long receiveSpinNanos() {
+    return spinNanos;
+  }
+
+  @Override
+  protected long sendSpinNanos() {
+    return spinNanos;
+  }
+
   // ------------------------------------------------------------------------------------ send
 
   @Override
-  protected void doSend(ByteBuffer message) throws IOException {
+  protected boolean doTrySend(ByteBuffer message) throws IOException {
     if (txFailure != null) {
       throw txFailure;
     }
-    int total = message.remaining();
-    if (total <= maxRecord) {
-      writeRecord(message, total, (total << 2) | Layout.KIND_WHOLE);
-      return;
+    if (txArmed) {
+      disarmSend();
     }
-    boolean first = true;
+    if (!txInFlight) {
+      int total = message.remaining();
+      if (total <= maxRecord) {
+        return writeRecord(message, total, (total << 2) | Layout.KIND_WHOLE);
+      }
+      if (!writeRecord(message, maxRecord, (total << 2) | Layout.KIND_FIRST)) {
+        return false;
+      }
+      txInFlight = true;
+    }
     while (message.hasRemaining()) {
       int len = Math.min(maxRecord, message.remaining());
-      int info = first ? (total << 2) | Layout.KIND_FIRST
-          : len == message.remaining() ? Layout.KIND_LAST : Layout.KIND_MIDDLE;
-      writeRecord(message, len, info);
-      first = false;
+      if (!writeRecord(message, len,
+          len == message.remaining() ? Layout.KIND_LAST : Layout.KIND_MIDDLE)) {
+        return false;
+      }
     }
+    txInFlight = false;
+    return true;
   }
 
-  private void writeRecord(ByteBuffer src, int len, int info) throws IOException {
+  /**
+   * Writes and publishes one record if the ring has room for it now.
+   *
+   * @return false if the ring is full ({@link #txNeed} then says how much room it needs)
+   */
+  private boolean writeRecord(ByteBuffer src, int len, int info) throws IOException {
     int need = Layout.recordSize(len);
-    awaitSpace(need);
+    if (!hasSpace(need)) {
+      txNeed = need;
+      if ((int) INT.getVolatile(region, txCtl + Layout.CTL_CONSUMER_CLOSED) != 0) {
+        throw new PeerClosedException("memfd: peer closed the channel; message not sent");
+      }
+      return false;
+    }
     int at = (int) (txTail & mask);
     // A record header never wraps: positions and the capacity are multiples of 8.
     region.putInt(txData + at, len);
@@ -160,36 +206,39 @@ final class MemfdChannel extends AbstractIpcChannel {
         && INT.compareAndSet(region, txCtl + Layout.CTL_CONSUMER_WAITING, 1, 0)) {
       ring(txDataBell);
     }
+    return true;
   }
 
-  private void awaitSpace(int need) throws IOException {
+  private boolean hasSpace(int need) throws ProtocolException {
     if (capacity - (txTail - txHeadSeen) >= need) {
-      return;
+      return true;
     }
-    long spinUntil = strategy == WaitStrategy.SPIN_THEN_PARK ? System.nanoTime() + spinNanos : 0;
-    while (true) {
-      txHeadSeen = readHead();
-      if (capacity - (txTail - txHeadSeen) >= need) {
-        return;
-      }
-      checkNotClosedWhileWaiting();
-      if (isPeerGone() || (int) INT.getVolatile(region, txCtl + Layout.CTL_CONSUMER_CLOSED) != 0) {
-        throw new PeerClosedException("memfd: peer closed the channel; message not sent");
-      }
-      if (strategy == WaitStrategy.SPIN
-          || strategy == WaitStrategy.SPIN_THEN_PARK && System.nanoTime() - spinUntil < 0) {
-        Thread.onSpinWait();
-        continue;
-      }
+    txHeadSeen = readHead();
+    return capacity - (txTail - txHeadSeen) >= need;
+  }
+
+  @Override
+  protected Interest doArmSend() throws IOException {
+    if (txFailure != null) {
+      return null; // the next doTrySend throws it
+    }
+    if (!txArmed) {
       INT.setVolatile(region, txCtl + Layout.CTL_PRODUCER_WAITING, 1);
-      VarHandle.fullFence();
-      txHeadSeen = readHead();
-      if (capacity - (txTail - txHeadSeen) < need && isOpen() && !isPeerGone()
-          && (int) INT.getVolatile(region, txCtl + Layout.CTL_CONSUMER_CLOSED) == 0) {
-        sleep(sending, txSpaceBell, NO_DEADLINE);
-      }
-      INT.setVolatile(region, txCtl + Layout.CTL_PRODUCER_WAITING, 0);
+      txArmed = true;
     }
+    VarHandle.fullFence(); // the flag store before the head load: pairs with the consumer's fence
+    if (hasSpace(txNeed)
+        || (int) INT.getVolatile(region, txCtl + Layout.CTL_CONSUMER_CLOSED) != 0) {
+      disarmSend();
+      return null;
+    }
+    return txReady;
+  }
+
+  private void disarmSend() {
+    txArmed = false;
+    INT.setVolatile(region, txCtl + Layout.CTL_PRODUCER_WAITING, 0);
+    txDrain.drain(txSpaceBell);
   }
 
   /** The consumer's head of the ring this side produces into, checked. */
@@ -206,37 +255,30 @@ final class MemfdChannel extends AbstractIpcChannel {
   // ------------------------------------------------------------------------------------ receive
 
   @Override
-  protected int doReceive(ByteBuffer dst, long deadline) throws IOException {
+  protected int doTryReceive(ByteBuffer dst) throws IOException {
     if (rxFailure != null) {
       throw rxFailure;
     }
     if (eof) {
       return -1;
     }
-    int start = dst.position();
-    if (stash != null) { // the first part of a message whose receive timed out
-      if (dst.remaining() < messageLength) {
-        throw new BufferTooSmallException(messageLength, dst.remaining());
-      }
-      dst.put(stash.flip());
-      stash = null;
+    if (rxArmed) {
+      disarmReceive();
     }
+    if (stashing && dst.remaining() < messageLength) {
+      throw new BufferTooSmallException(messageLength, dst.remaining());
+    }
+    int start = dst.position();
     while (true) {
-      boolean more;
-      try {
-        more = awaitData(deadline);
-      } catch (IpcTimeoutException e) {
-        if (messageLength >= 0) {
-          stash = ByteBuffer.allocate(messageLength);
-          stash.put(dst.duplicate().position(start).limit(dst.position()));
-          dst.position(start);
+      if (rxTailSeen == rxHead && !refreshTail()) {
+        if (eof) {
+          dropMessage(dst, start); // a fragmented message the peer never finished did not happen
+          return -1;
         }
-        throw e;
-      }
-      if (!more) {
-        eof = true;
-        dst.position(start); // a fragmented message the peer never finished did not happen
-        return -1;
+        if (messageLength >= 0 && !stashing) {
+          stashFragments(dst, start);
+        }
+        return WOULD_BLOCK;
       }
       int at = (int) (rxHead & mask);
       int len = region.getInt(rxData + at);
@@ -280,15 +322,67 @@ final class MemfdChannel extends AbstractIpcChannel {
                 + len + " bytes with " + (messageLength < 0 ? "no message started"
                 : messageRemaining + " bytes of the message left"));
           }
-          copyOut(dst, at, len);
+          copyOut(stashing ? stash : dst, at, len);
           messageRemaining -= len;
           if (kind == Layout.KIND_LAST) {
-            int length = messageLength;
-            messageLength = -1;
-            return length;
+            return finishMessage(dst);
           }
       }
     }
+  }
+
+  /**
+   * Reads the producer's tail once more.
+   *
+   * @return true if a record is published; false if not, with {@link #eof} set if the producer
+   *     is gone and everything it published has been read
+   */
+  private boolean refreshTail() throws ProtocolException {
+    rxTailSeen = readTail();
+    if (rxTailSeen != rxHead) {
+      return true;
+    }
+    // Only an empty ring pays for these loads. "Gone" is read before the second tail load, so
+    // whatever the peer published before it went is still delivered.
+    if (isPeerGone() || (int) INT.getVolatile(region, rxCtl + Layout.CTL_PRODUCER_CLOSED) != 0) {
+      rxTailSeen = readTail();
+      if (rxTailSeen != rxHead) {
+        return true;
+      }
+      eof = true;
+    }
+    return false;
+  }
+
+  /** Moves the fragments received into {@code dst} so far aside: the receive returns without. */
+  private void stashFragments(ByteBuffer dst, int start) {
+    if (stash == null || stash.capacity() < messageLength) {
+      stash = ByteBuffer.allocate(messageLength);
+    }
+    stash.clear().limit(messageLength);
+    stash.put(dst.duplicate().position(start).limit(dst.position()));
+    dst.position(start);
+    stashing = true;
+  }
+
+  private int finishMessage(ByteBuffer dst) {
+    int length = messageLength;
+    messageLength = -1;
+    if (stashing) {
+      dst.put(stash.flip());
+      stashing = false;
+      if (stash.capacity() > capacity) {
+        stash = null;
+      }
+    }
+    return length;
+  }
+
+  private void dropMessage(ByteBuffer dst, int start) {
+    dst.position(start);
+    messageLength = -1;
+    stashing = false;
+    stash = null;
   }
 
   /** Copies a record's payload into {@code dst}, then consumes the record. */
@@ -310,83 +404,30 @@ final class MemfdChannel extends AbstractIpcChannel {
     }
   }
 
-  /**
-   * Waits until a record is published.
-   *
-   * @return false at end of stream: the peer closed or is gone and everything it published has
-   *     been read
-   * @throws IpcTimeoutException if {@code deadline} passes first
-   */
-  private boolean awaitData(long deadline) throws IOException {
-    if (rxTailSeen - rxHead > 0) {
-      return true;
+  @Override
+  protected Interest doArmReceive() throws IOException {
+    if (rxFailure != null || eof) {
+      return null; // the next doTryReceive reports it
     }
-    long spinUntil = 0;
-    boolean spinning = false;
-    while (true) {
-      checkNotClosedWhileWaiting();
-      // Read "gone" before the tail: whatever the peer published before it went is then seen.
-      boolean gone = isPeerGone()
-          || (int) INT.getVolatile(region, rxCtl + Layout.CTL_PRODUCER_CLOSED) != 0;
-      rxTailSeen = readTail();
-      if (rxTailSeen - rxHead > 0) {
-        return true;
-      }
-      if (gone) {
-        return false;
-      }
-      if (strategy != WaitStrategy.PARK) {
-        // The clock is read only once the ring has been found empty, and then once per burst of
-        // spins: a publication is noticed within one load and one pause, as in a C spin loop.
-        long now = System.nanoTime();
-        if (!spinning) {
-          spinning = true;
-          spinUntil = now + spinNanos;
-        }
-        if (strategy == WaitStrategy.SPIN || now - spinUntil < 0) {
-          if (deadline != NO_DEADLINE && deadline - now <= 0) {
-            throw timeout();
-          }
-          if (spinForTail()) {
-            return true;
-          }
-          continue;
-        }
-      }
+    if (!rxArmed) {
       INT.setVolatile(region, rxCtl + Layout.CTL_CONSUMER_WAITING, 1);
-      VarHandle.fullFence();
-      rxTailSeen = readTail();
-      boolean ready = true;
-      if (rxTailSeen - rxHead == 0 && isOpen() && !isPeerGone()
-          && (int) INT.getVolatile(region, rxCtl + Layout.CTL_PRODUCER_CLOSED) == 0) {
-        ready = sleep(receiving, rxDataBell, deadline);
-      }
-      INT.setVolatile(region, rxCtl + Layout.CTL_CONSUMER_WAITING, 0);
-      if (!ready) {
-        throw timeout();
-      }
+      rxArmed = true;
     }
+    VarHandle.fullFence(); // the flag store before the tail load: pairs with the producer's fence
+    boolean closed = isPeerGone()
+        || (int) INT.getVolatile(region, rxCtl + Layout.CTL_PRODUCER_CLOSED) != 0;
+    rxTailSeen = readTail();
+    if (rxTailSeen != rxHead || closed) {
+      disarmReceive();
+      return null;
+    }
+    return rxReady;
   }
 
-  /**
-   * Spins a burst of {@link #SPIN_BURST} pauses reading nothing but the tail; close, peer gone, the
-   * deadline and the end of spinning are the caller's checks between bursts.
-   *
-   * @return true once a record is published
-   */
-  private boolean spinForTail() throws ProtocolException {
-    for (int i = 0; i < SPIN_BURST; i++) {
-      Thread.onSpinWait();
-      rxTailSeen = readTail();
-      if (rxTailSeen - rxHead > 0) {
-        return true;
-      }
-    }
-    return false;
-  }
-
-  private IpcTimeoutException timeout() {
-    return new IpcTimeoutException("memfd: no message before the timeout");
+  private void disarmReceive() {
+    rxArmed = false;
+    INT.setVolatile(region, rxCtl + Layout.CTL_CONSUMER_WAITING, 0);
+    rxDrain.drain(rxDataBell);
   }
 
   /** The producer's tail of the ring this side consumes, checked. */
@@ -410,35 +451,11 @@ final class MemfdChannel extends AbstractIpcChannel {
         + "shared ring: " + detail + " (capacity " + capacity + "); channel closed");
   }
 
-  // ------------------------------------------------------------------------------------ waiting
+  // ------------------------------------------------------------------------------------ bells
 
   private void ring(Fd bell) {
-    bellBuf.putLong(0, 1);
     // Fails only if the counter would overflow, which a sleeping peer resets long before.
-    LibC.write(bell.intValue(), bellBufAddress, 8);
-  }
-
-  /**
-   * Sleeps until {@code bell} rings, the channel is woken (close, peer gone) or {@code deadline}
-   * passes; consumes the bell's count.
-   *
-   * @return false if the deadline passed
-   */
-  private boolean sleep(Wakeup.Waiter waiter, Fd bell, long deadline) throws IOException {
-    if (!waiter.await(bell.intValue(), LibC.POLLIN, deadline)) {
-      return false;
-    }
-    if ((waiter.readyEvents() & LibC.POLLIN) != 0) {
-      synchronized (drainBuf) { // sender and receiver may both drain
-        LibC.read(bell.intValue(), drainBufAddress, 8); // EAGAIN: nothing left to reset
-      }
-    }
-    return true;
-  }
-
-  @Override
-  protected void wakeUp() {
-    wakeup.signal();
+    LibC.write(bell.intValue(), oneAddress, 8);
   }
 
   @Override
@@ -452,12 +469,7 @@ final class MemfdChannel extends AbstractIpcChannel {
       ring(rxSpaceBell);
       MemfdNative.unmap(address, size);
     } finally {
-      List<Fd> fds = new ArrayList<>(List.of(txDataBell, txSpaceBell, rxDataBell, rxSpaceBell));
-      try {
-        Fd.closeAll(fds);
-      } finally {
-        wakeup.close();
-      }
+      Fd.closeAll(List.of(txDataBell, txSpaceBell, rxDataBell, rxSpaceBell));
     }
   }
 }

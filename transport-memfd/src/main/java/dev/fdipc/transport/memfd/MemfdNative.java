@@ -6,7 +6,10 @@ import dev.fdipc.internal.LibC;
 import dev.fdipc.spi.Fd;
 import dev.fdipc.spi.NativeIoException;
 
-/** The system calls behind a sealed shared-memory region: memfd_create, sizing, sealing, mmap. */
+/**
+ * The system calls behind a sealed shared-memory region (memfd_create, sizing, sealing, mmap) and
+ * its eventfd bells.
+ */
 final class MemfdNative {
   static final int MFD_CLOEXEC = 0x0001;
   static final int MFD_ALLOW_SEALING = 0x0002;
@@ -42,6 +45,9 @@ final class MemfdNative {
   static native int munmap(long addr, long length);
 
   static native long lseek(int fd, long offset, int whence);
+
+  /** glibc 2.26+; {@code offset} -1 reads at the current position, as readv(2). */
+  static native long preadv2(int fd, long iov, int iovcnt, long offset, int flags);
 
   /**
    * A new memfd that can be sealed, close-on-exec, and not executable where the kernel can say so

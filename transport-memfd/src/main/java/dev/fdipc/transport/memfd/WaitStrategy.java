@@ -5,6 +5,11 @@ import java.util.Locale;
 /**
  * How a memfd channel waits for the peer: the latency/CPU trade-off, in the manner of Agrona's idle
  * strategies. Chosen per side with the transport option {@code memfd.wait}.
+ *
+ * <p>It applies to blocking {@code send}/{@code receive} on a platform thread: core spins there,
+ * retrying the ring, before it arms the channel and sleeps on the eventfd bell. Virtual threads and
+ * event-driven sessions never spin (they would hold a thread others need) and sleep at once,
+ * whatever the strategy.
  */
 public enum WaitStrategy {
   /** Spin until the peer acts: the lowest latency, one core busy while waiting. */
