@@ -82,7 +82,7 @@ final class MemfdChannel extends AbstractIpcChannel {
    * The fragments received so far of a message that was not complete when a receive had to
    * return; null while fragments go straight into the caller's buffer.
    */
-  private ByteBuffer stash; // kept for the next such message if no larger than one ring
+  private ByteBuffer stash; // kept while fragmented messages follow one another
   private boolean stashing;
   /** CONSUMER_WAITING was set by {@link #doArmReceive} and not cleared since. */
   private boolean rxArmed;
@@ -301,6 +301,7 @@ final class MemfdChannel extends AbstractIpcChannel {
             throw new BufferTooSmallException(len, dst.remaining());
           }
           copyOut(dst, at, len);
+          stash = null; // small messages again: do not hold a large message's buffer for long
           return len;
         case Layout.KIND_FIRST:
           if (messageLength >= 0 || total <= len || total > maxMessageSize()) {
@@ -371,9 +372,6 @@ final class MemfdChannel extends AbstractIpcChannel {
     if (stashing) {
       dst.put(stash.flip());
       stashing = false;
-      if (stash.capacity() > capacity) {
-        stash = null;
-      }
     }
     return length;
   }
