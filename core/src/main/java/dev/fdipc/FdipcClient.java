@@ -254,6 +254,10 @@ public final class FdipcClient {
         TransportChannel channel = info.orElseThrow().provider()
             .openClient(new ClientEnd(owned, a.parameters()), settings);
         control.setReadTimeout(0);
+        if (channel instanceof dev.fdipc.spi.AbstractIpcChannel ac
+            && !dev.fdipc.internal.VirtualThreads.isCurrentVirtual()) {
+          ac.preparePlatformWaits(); // a blocking channel holds its descriptors from the start
+        }
         return ClientChannel.start(channel, control, serverGone);
       } finally {
         Fd.closeAll(fds);

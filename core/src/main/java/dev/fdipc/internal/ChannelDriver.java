@@ -177,7 +177,7 @@ public final class ChannelDriver implements Reactor.Handler {
     kept = copy;
     keptProgress = copy.position();
     armStallTimer();
-    flushKept();
+    flush(false); // never writable() from inside send(): the caller was not refused
     return true;
   }
 
@@ -187,6 +187,11 @@ public final class ChannelDriver implements Reactor.Handler {
   }
 
   private void flushKept() {
+    flush(true);
+  }
+
+  /** Sends what is kept; {@code notify}: say writable() once it is all sent. */
+  private void flush(boolean notify) {
     if (kept == null || ended) {
       return;
     }
@@ -199,7 +204,9 @@ public final class ChannelDriver implements Reactor.Handler {
             stallTimer = null;
           }
           stopWrite();
-          callbacks.writable();
+          if (notify) {
+            callbacks.writable();
+          }
           scheduleRead(); // reading paused while the message was kept
           return;
         }

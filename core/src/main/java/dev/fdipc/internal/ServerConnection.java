@@ -438,6 +438,9 @@ public final class ServerConnection implements EventSession {
   /** The blocking handler, on an executor thread. */
   private void runBlocking() {
     try {
+      if (channel instanceof AbstractIpcChannel a && !VirtualThreads.isCurrentVirtual()) {
+        a.preparePlatformWaits(); // the session's descriptors are all there from its start
+      }
       ctx.blockingHandler().handle(this);
     } catch (Exception | LinkageError e) {
       if (!dropped) { // a dropped client's failed send is expected and already logged

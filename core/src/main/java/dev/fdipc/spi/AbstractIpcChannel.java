@@ -210,8 +210,11 @@ public abstract class AbstractIpcChannel implements TransportChannel {
         if (stallNanos > 0 && message.position() != before) {
           deadline = System.nanoTime() + stallNanos; // progress: the peer reads, slowly
         }
-        if (spin > 0 && spinUntilSent(message, spin, deadline)) {
-          return;
+        if (spin > 0) {
+          if (spinUntilSent(message, spin, deadline)) {
+            return;
+          }
+          spin = 0; // once per send, as a receive spins once: after a wake-up, wait at once
         }
         if (expired(deadline)) {
           sendBroken = new PeerClosedException(transport + ": an earlier send was cut off after"
@@ -337,6 +340,15 @@ public abstract class AbstractIpcChannel implements TransportChannel {
     if (!closed.get() && !gone.get()) {
       role.waiter.await(interest.fd(), interest.events(), deadline);
     }
+  }
+
+  /**
+   * Creates now the wake-up eventfd that the first wait of a platform thread would create, so that
+   * a channel used with blocking calls holds its descriptors from the start (core calls this for
+   * channels it hands to blocking code on platform threads; event-driven use never needs it).
+   */
+  public final void preparePlatformWaits() throws IOException {
+    wakeup();
   }
 
   private Wakeup wakeup() throws IOException {
