@@ -129,6 +129,22 @@ public final class FdipcClient {
      * @throws IOException if the connection or the received transport fails
      */
     public IpcChannel connect() throws IOException {
+      return open(true);
+    }
+
+    /**
+     * Connects and negotiates as {@link #connect()} does, then serves the connection event by
+     * event: {@code handler}'s methods run on the library's shared event loop (one thread per
+     * process, whatever the number of connections), and sending never blocks.
+     *
+     * @throws NegotiationException, IOException as {@link #connect()}
+     */
+    public EventChannel connect(ChannelHandler handler) throws IOException {
+      Objects.requireNonNull(handler, "handler");
+      return dev.fdipc.internal.ClientEventChannel.start(open(false), handler);
+    }
+
+    private ClientChannel open(boolean blocking) throws IOException {
       TransportRegistry reg = registry != null ? registry : TransportRegistry.getDefault();
       List<String> accept = transports == null ? reg.availableNames()
           : reg.requireAvailable(transports);
@@ -150,7 +166,7 @@ public final class FdipcClient {
           throw ce;
         }
         control = new ControlConnection(s);
-        return handshake(control, reg, accept);
+        return handshake(control, reg, accept, blocking);
       } catch (IOException | RuntimeException e) {
         if (control != null) {
           control.close(); // also the duplicate fd its reader holds, not only the socket
@@ -205,8 +221,8 @@ public final class FdipcClient {
       return writeFailure;
     }
 
-    private IpcChannel handshake(ControlConnection control, TransportRegistry reg,
-        List<String> accept) throws IOException {
+    private ClientChannel handshake(ControlConnection control, TransportRegistry reg,
+        List<String> accept, boolean blocking) throws IOException {
       try {
         writeHello(control, Wire.frame(Frame.HELLO, 0, Wire.encodeHello(new Wire.Hello(clientId,
             maxMessageSize, accept))));
@@ -254,7 +270,7 @@ public final class FdipcClient {
         TransportChannel channel = info.orElseThrow().provider()
             .openClient(new ClientEnd(owned, a.parameters()), settings);
         control.setReadTimeout(0);
-        if (channel instanceof dev.fdipc.spi.AbstractIpcChannel ac
+        if (blocking && channel instanceof dev.fdipc.spi.AbstractIpcChannel ac
             && !dev.fdipc.internal.VirtualThreads.isCurrentVirtual()) {
           ac.preparePlatformWaits(); // a blocking channel holds its descriptors from the start
         }

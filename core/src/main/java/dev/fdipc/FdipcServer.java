@@ -29,7 +29,7 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.Executor;
 import java.util.concurrent.ExecutorService;
-import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.SynchronousQueue;
 import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -129,20 +129,20 @@ public final class FdipcServer implements Closeable {
   }
 
   /**
-   * One virtual thread per session where the JDK has them, else a pool of {@code threads}
-   * platform threads (sessions beyond that wait for one to end).
+   * One virtual thread per session where the JDK has them, else a pool of at most
+   * {@code threads} platform threads, started as sessions need them and ended 30 s after their
+   * session. A session beyond that bound is ended with a warning rather than queued: a blocking
+   * handler holds its thread for the whole session, so a queued session might wait forever.
    */
   private static ExecutorService defaultExecutor(int threads) {
     return VirtualThreads.newPerTaskExecutor().orElseGet(() -> {
       AtomicLong n = new AtomicLong();
-      ThreadPoolExecutor pool = new ThreadPoolExecutor(threads, threads, 30, TimeUnit.SECONDS,
-          new LinkedBlockingQueue<>(), r -> {
+      return new ThreadPoolExecutor(0, threads, 30, TimeUnit.SECONDS, new SynchronousQueue<>(),
+          r -> {
             Thread t = new Thread(r, "fdipc-handler-" + n.incrementAndGet());
             t.setDaemon(true);
             return t;
           });
-      pool.allowCoreThreadTimeOut(true);
-      return pool;
     });
   }
 
@@ -156,7 +156,7 @@ public final class FdipcServer implements Closeable {
   public static final Duration DEFAULT_HANDSHAKE_TIMEOUT = Duration.ofSeconds(5);
 
   /** The default of {@link Builder#handlerThreads(int)}. */
-  public static final int DEFAULT_HANDLER_THREADS = 256;
+  public static final int DEFAULT_HANDLER_THREADS = 4096;
 
   /** A builder with the defaults: socket from {@link FdipcDefaults}, every available transport. */
   public static Builder builder() {
@@ -641,7 +641,8 @@ public final class FdipcServer implements Closeable {
 
     /**
      * The size of the default pool for blocking handlers on a JDK without virtual threads (17 to
-     * 20): at most this many sessions run at once, later ones wait for one to end. Default
+     * 20): at most this many blocking sessions at once; one more is ended at once with a warning
+     * (use {@link #messageHandler}, JDK 21, or a larger pool for more). Default
      * {@value FdipcServer#DEFAULT_HANDLER_THREADS}; ignored with virtual threads or an
      * {@link #executor(Executor)}.
      */

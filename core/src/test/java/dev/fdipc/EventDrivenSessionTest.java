@@ -185,6 +185,54 @@ class EventDrivenSessionTest {
     }
   }
 
+  @Test
+  void shouldServeManyClientConnectionsEventByEventOnTheSharedLoop() throws Exception {
+    Path socket = dir.resolve("s.sock");
+    int connections = 50;
+    int messages = 20;
+    CompletableFuture<Void> all = new CompletableFuture<>();
+    AtomicInteger replies = new AtomicInteger();
+    List<String> loopThreads = java.util.Collections.synchronizedList(new ArrayList<>());
+    List<EventChannel> channels = new ArrayList<>();
+    try (FdipcServer server = FdipcServer.builder().socket(socket).registry(reg)
+        .messageHandler((s, m) -> s.send(m)).start()) {
+      for (int c = 0; c < connections; c++) {
+        channels.add(client(socket).clientId(c).connect(new ChannelHandler() {
+          @Override
+          public void opened(EventChannel ch) throws Exception {
+            for (int i = 0; i < messages; i++) {
+              assertTrue(ch.send(("n" + i).getBytes(UTF_8)), "refused at " + i);
+            }
+          }
+
+          @Override
+          public void received(EventChannel ch, ByteBuffer reply) {
+            loopThreads.add(Thread.currentThread().getName());
+            if (replies.incrementAndGet() == connections * messages) {
+              all.complete(null);
+            }
+          }
+
+          @Override
+          public void closed(EventChannel ch, Throwable failure) {
+            if (failure != null) {
+              all.completeExceptionally(failure);
+            }
+          }
+        }));
+      }
+      all.get(WAIT, SECONDS);
+      assertEquals(java.util.Set.of("fdipc-shared-loop"), java.util.Set.copyOf(loopThreads));
+      long clientThreads = Thread.getAllStackTraces().keySet().stream()
+          .filter(t -> t.getName().startsWith("fdipc-client")).count();
+      assertEquals(0, clientThreads, "no thread per client connection");
+    } finally {
+      for (EventChannel ch : channels) {
+        ch.close();
+      }
+    }
+  }
+
   /**
    * More blocking sessions than the virtual-thread scheduler has carriers, every one of them
    * waiting in receive: if a wait pinned its carrier, the sessions past the carrier count would

@@ -23,6 +23,7 @@ import picocli.CommandLine.Option;
  * instead, through the same runners.
  */
 @Command(name = "bench", mixinStandardHelpOptions = true, sortOptions = false,
+    subcommands = Scale.class,
     description = {"Measures fdipc transports and baselines between two processes.",
         "The defaults measure every available transport and both baselines in all modes, with "
             + "1 client, in under two minutes on 2 vCPUs, and print a table. "

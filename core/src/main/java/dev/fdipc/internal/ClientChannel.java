@@ -27,6 +27,8 @@ public final class ClientChannel implements IpcChannel {
   private final AtomicBoolean closed = new AtomicBoolean();
   private final FrameReader frames = new FrameReader();
   private final CountDownLatch released = new CountDownLatch(1);
+  /** What to do on the loop when the server is gone; the transport channel's peerGone by default. */
+  private volatile Runnable onGone;
   // Loop thread only:
   private long key = -1;
   private boolean watching;
@@ -93,9 +95,19 @@ public final class ClientChannel implements IpcChannel {
     ended(goodbye, message);
   }
 
+  /** In place of telling the channel, run {@code r} on the loop when the server is gone. */
+  void onGone(Runnable r) {
+    this.onGone = r;
+  }
+
   private void ended(boolean goodbye, String message) {
     unwatch();
-    channel.peerGone();
+    Runnable r = onGone;
+    if (r != null) {
+      r.run();
+    } else {
+      channel.peerGone();
+    }
     if (!closed.get()) {
       try {
         listener.serverGone(goodbye, message);

@@ -136,6 +136,12 @@ public final class ServerConnection implements EventSession {
     return ctx.server();
   }
 
+  @Override
+  public int maxMessageSize() {
+    TransportChannel ch = channel;
+    return ch == null ? ctx.settings().maxMessageSize() : ch.maxMessageSize();
+  }
+
   // ------------------------------------------------------------------------------ handshake
 
   /** Starts the handshake. Loop thread. */
@@ -430,7 +436,9 @@ public final class ServerConnection implements EventSession {
     try {
       ctx.executor().execute(this::runBlocking);
     } catch (RejectedExecutionException e) {
-      ctx.listener().warning(who() + ": no thread to run its session: " + e.getMessage(), e);
+      ctx.listener().warning(who() + ": no thread to run its session (the handler pool is"
+          + " full): ended; raise FdipcServer.Builder.handlerThreads, pass an executor, use a"
+          + " MessageHandler, or run on JDK 21+ for virtual threads", e);
       endSession();
     }
   }

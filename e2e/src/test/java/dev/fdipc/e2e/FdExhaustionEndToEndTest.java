@@ -121,12 +121,12 @@ class FdExhaustionEndToEndTest {
     assertTrue(client.stderr().stream().anyMatch(l -> l.contains(outOfFds)), client::transcript);
     Commands.assertNoStackTrace(client);
 
-    // Silent connections take the server's last fds (socket and its duplicate each; a memfd
-    // client needs up to 10 more than the server had) until the handshake timeout (5 s): now not
-    // even a connection can be set up, and every client gets BUSY from the accept loop's spare fd.
+    // Silent connections take the server's last fds (one each; a memfd client needs up to 10
+    // more than the server had) until the handshake timeout (5 s): now not even a connection can
+    // be set up, and every client gets BUSY from the accept loop's spare fd.
     List<AFUNIXSocket> silent = new ArrayList<>();
     try {
-      for (int i = 0; i < 6; i++) {
+      for (int i = 0; i < 12; i++) {
         silent.add(AFUNIXSocket.connectTo(AFUNIXSocketAddress.of(socket)));
       }
       for (int i = 0; i < 10; i++) {

@@ -1,0 +1,249 @@
+package dev.fdipc.bench;
+
+import dev.fdipc.ChannelHandler;
+import dev.fdipc.EventChannel;
+import dev.fdipc.FdipcClient;
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.io.PrintStream;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
+import org.HdrHistogram.Histogram;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/**
+ * What thousands of clients cost the real {@code server} command: it starts {@code bin/server}'s
+ * code in a child JVM (with the launcher's GC flags), connects N clients from this process (the
+ * client library's event-driven API, so this side needs no thread per connection either), has
+ * each one answered once, and reads the server's threads, resident memory and descriptors from
+ * {@code /proc}, before and with the clients, plus the connection rate and connect latency.
+ */
+@Command(name = "scale", mixinStandardHelpOptions = true, sortOptions = false,
+    description = {"Holds N concurrent clients on one server command and reports its threads, "
+        + "RSS and fds per client, and connections per second.",
+        "Each client sends one integer and waits for its answer, then stays connected idle."})
+final class Scale implements Callable<Integer> {
+  @Option(names = "--transport", split = ",", paramLabel = "NAME",
+      description = "Transports to measure. Default: ${DEFAULT-VALUE}.")
+  List<String> transports = List.of("socketpair", "memfd");
+
+  @Option(names = "--clients", split = ",", paramLabel = "N",
+      description = "Concurrent clients. Default: ${DEFAULT-VALUE}.")
+  List<Integer> clients = List.of(1000, 6000);
+
+  @Option(names = "--json", paramLabel = "FILE", description = "Also write the figures as JSON.")
+  Path json;
+
+  private static final long ANSWER_SECONDS = 120;
+
+  /** One row of figures. */
+  record Row(String transport, int clients, long baseThreads, long threads, double baseRssMiB,
+      double rssMiB, long baseFds, long fds, double fdsPerClient, double connectsPerSecond,
+      double connectP50Micros, double connectP99Micros, long fdsAfterClose) {}
+
+  @Override
+  public Integer call() throws Exception {
+    for (int n : clients) {
+      if (n < 1 || n > 100_000) {
+        throw new IllegalArgumentException("--clients: " + n + " is not in [1, 100000]");
+      }
+    }
+    PrintStream out = System.out;
+    List<Row> rows = new ArrayList<>();
+    out.printf(Locale.ROOT, "%-11s %7s %8s %9s %10s %9s %11s %9s %9s %8s%n", "transport",
+        "clients", "threads", "RSS MiB", "fds/client", "conn/s", "connect p50", "p99",
+        "idle thr", "idle RSS");
+    for (String t : transports) {
+      for (int n : clients) {
+        Row r = measure(t, n);
+        rows.add(r);
+        out.printf(Locale.ROOT, "%-11s %7d %8d %9.1f %10.2f %9.0f %9.0f µs %6.0f µs %9d %8.1f%n",
+            r.transport(), r.clients(), r.threads(), r.rssMiB(), r.fdsPerClient(),
+            r.connectsPerSecond(), r.connectP50Micros(), r.connectP99Micros(), r.baseThreads(),
+            r.baseRssMiB());
+        out.flush();
+      }
+    }
+    if (json != null) {
+      Files.writeString(json, toJson(rows), StandardCharsets.UTF_8);
+    }
+    return 0;
+  }
+
+  private Row measure(String transport, int n) throws Exception {
+    Path dir = Files.createTempDirectory("fdipc-scale");
+    Path socket = dir.resolve("s.sock");
+    List<String> cmd = new ArrayList<>();
+    cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+    cmd.addAll(List.of("--enable-native-access=ALL-UNNAMED", "-XX:+UseSerialGC", "-cp",
+        System.getProperty("java.class.path"), "dev.fdipc.server.ServerMain",
+        "--socket=" + socket, "--transport=" + transport,
+        "--max-connections-per-uid=" + (n + 16)));
+    Process server = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+    try {
+      awaitReady(server);
+      long pid = server.pid();
+      Proc base = Proc.read(pid);
+      List<EventChannel> open = new ArrayList<>(n);
+      CountDownLatch answered = new CountDownLatch(n);
+      AtomicReference<Throwable> failure = new AtomicReference<>();
+      Histogram connect = new Histogram(3);
+      ChannelHandler handler = new ChannelHandler() {
+        @Override
+        public void opened(EventChannel ch) throws IOException {
+          ch.send("1".getBytes(StandardCharsets.UTF_8));
+        }
+
+        @Override
+        public void received(EventChannel ch, ByteBuffer reply) {
+          answered.countDown();
+        }
+
+        @Override
+        public void closed(EventChannel ch, Throwable e) {
+          if (e != null) {
+            failure.compareAndSet(null, e);
+          }
+        }
+      };
+      long t0 = System.nanoTime();
+      try {
+        for (int i = 0; i < n; i++) {
+          long c0 = System.nanoTime();
+          open.add(FdipcClient.builder().socket(socket).transports(transport).clientId(i)
+              .connect(handler));
+          connect.recordValue((System.nanoTime() - c0) / 1000);
+        }
+        double seconds = (System.nanoTime() - t0) / 1e9;
+        if (!answered.await(ANSWER_SECONDS, TimeUnit.SECONDS)) {
+          throw new IOException(answered.getCount() + " of " + n + " clients got no answer in "
+              + ANSWER_SECONDS + " s" + (failure.get() == null ? "" : ": " + failure.get()));
+        }
+        Proc held = Proc.read(pid);
+        for (EventChannel ch : open) {
+          ch.close();
+        }
+        open.clear();
+        long after = awaitFds(pid, base.fds());
+        return new Row(transport, n, base.threads(), held.threads(), base.rssKiB() / 1024.0,
+            held.rssKiB() / 1024.0, base.fds(), held.fds(), (held.fds() - base.fds()) / (double) n,
+            n / seconds, connect.getValueAtPercentile(50), connect.getValueAtPercentile(99), after);
+      } finally {
+        for (EventChannel ch : open) {
+          ch.close();
+        }
+      }
+    } finally {
+      server.destroy(); // SIGTERM: the server says goodbye and removes its socket
+      if (!server.waitFor(30, TimeUnit.SECONDS)) {
+        server.destroyForcibly();
+      }
+      Files.deleteIfExists(socket);
+      Files.deleteIfExists(dir.resolve("s.sock.lock"));
+      Files.deleteIfExists(dir);
+    }
+  }
+
+  private static void awaitReady(Process server) throws IOException {
+    BufferedReader r = new BufferedReader(new InputStreamReader(server.getInputStream(),
+        StandardCharsets.UTF_8));
+    String line;
+    StringBuilder seen = new StringBuilder();
+    while ((line = r.readLine()) != null) {
+      if (line.startsWith("fdipc server ready")) {
+        Thread drain = new Thread(() -> {
+          try {
+            while (r.readLine() != null) {
+              // the server prints every message; nobody reads it here
+            }
+          } catch (IOException e) {
+            // the server ended
+          }
+        }, "scale-server-output");
+        drain.setDaemon(true);
+        drain.start();
+        return;
+      }
+      seen.append(line).append('\n');
+    }
+    throw new IOException("the server did not start:\n" + seen);
+  }
+
+  /** Waits (up to 30 s) for the server's descriptors to come back to {@code base}. */
+  private static long awaitFds(long pid, long base) throws IOException, InterruptedException {
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+    long now = Proc.read(pid).fds();
+    while (now > base && System.nanoTime() - deadline < 0) {
+      Thread.sleep(20); // polling another process's fd count: there is no event for it
+      now = Proc.read(pid).fds();
+    }
+    return now;
+  }
+
+  /** A process's threads, resident set and open descriptors, from /proc. */
+  record Proc(long threads, long rssKiB, long fds) {
+    static Proc read(long pid) throws IOException {
+      long threads = -1;
+      long rss = -1;
+      for (String line : Files.readAllLines(Path.of("/proc/" + pid + "/status"))) {
+        if (line.startsWith("Threads:")) {
+          threads = Long.parseLong(line.substring(8).trim());
+        } else if (line.startsWith("VmRSS:")) {
+          rss = Long.parseLong(line.substring(6).replace("kB", "").trim());
+        }
+      }
+      String[] fds = new java.io.File("/proc/" + pid + "/fd").list();
+      return new Proc(threads, rss, fds == null ? -1 : fds.length);
+    }
+  }
+
+  private static String toJson(List<Row> rows) {
+    StringBuilder b = new StringBuilder("[\n");
+    for (int i = 0; i < rows.size(); i++) {
+      Row r = rows.get(i);
+      Map<String, Object> m = new LinkedHashMap<>();
+      m.put("mode", "scale");
+      m.put("transport", r.transport());
+      m.put("clients", r.clients());
+      m.put("server_threads", r.threads());
+      m.put("server_threads_idle", r.baseThreads());
+      m.put("server_rss_mib", round(r.rssMiB()));
+      m.put("server_rss_mib_idle", round(r.baseRssMiB()));
+      m.put("server_fds", r.fds());
+      m.put("server_fds_idle", r.baseFds());
+      m.put("server_fds_per_client", round(r.fdsPerClient()));
+      m.put("server_fds_after_close", r.fdsAfterClose());
+      m.put("connections_per_second", round(r.connectsPerSecond()));
+      m.put("connect_p50_us", round(r.connectP50Micros()));
+      m.put("connect_p99_us", round(r.connectP99Micros()));
+      m.put("jvm", System.getProperty("java.version"));
+      m.put("cpus", Runtime.getRuntime().availableProcessors());
+      b.append("  {");
+      int k = 0;
+      for (Map.Entry<String, Object> e : m.entrySet()) {
+        b.append(k++ == 0 ? "" : ", ").append('"').append(e.getKey()).append("\": ");
+        Object v = e.getValue();
+        b.append(v instanceof String ? "\"" + v + "\"" : String.valueOf(v));
+      }
+      b.append(i + 1 < rows.size() ? "},\n" : "}\n");
+    }
+    return b.append("]\n").toString();
+  }
+
+  private static double round(double v) {
+    return Math.round(v * 100) / 100.0;
+  }
+}
