@@ -4,7 +4,9 @@ import dev.fdipc.IpcChannel;
 import dev.fdipc.ServerGoneListener;
 import dev.fdipc.spi.TransportChannel;
 import java.io.IOException;
+import dev.fdipc.spi.Fd;
 import java.nio.ByteBuffer;
+import java.util.List;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
@@ -29,9 +31,9 @@ public final class ClientChannel implements IpcChannel {
   private final CountDownLatch released = new CountDownLatch(1);
   /** What to do on the loop when the server is gone; the transport channel's peerGone by default. */
   private volatile Runnable onGone;
-  // Loop thread only:
-  private long key = -1;
-  private boolean watching;
+  // Set before the registration, then loop thread only:
+  private volatile long key = -1;
+  private volatile boolean watching;
 
   private ClientChannel(TransportChannel channel, ControlConnection control,
       ServerGoneListener listener, Loop loop) {
@@ -45,7 +47,12 @@ public final class ClientChannel implements IpcChannel {
   public static ClientChannel start(TransportChannel channel, ControlConnection control,
       ServerGoneListener listener) throws IOException {
     ClientChannel c = new ClientChannel(channel, control, listener, Loop.shared());
-    c.loop.reactor().execute(c::watch);
+    try {
+      c.watch();
+    } catch (IOException | RuntimeException e) {
+      Fd.closeAllAfter(e, List.of(channel)); // the caller closes the control connection
+      throw e;
+    }
     return c;
   }
 
@@ -59,15 +66,15 @@ public final class ClientChannel implements IpcChannel {
     return loop;
   }
 
-  private void watch() {
-    if (closed.get()) {
-      return; // closed before the watch began: close() releases
-    }
+  /** Registers the control connection from the connecting thread: the loop need not wake. */
+  private void watch() throws IOException {
+    key = loop.reactor().newKey();
+    watching = true;
     try {
-      key = loop.reactor().register(control.pollFd(), LibC.EPOLLIN, events -> readControl());
-      watching = true;
+      loop.reactor().register(key, control.pollFd(), LibC.EPOLLIN, events -> readControl());
     } catch (IOException e) {
-      ended(false, "cannot watch the connection to the server: " + e.getMessage());
+      watching = false;
+      throw e;
     }
   }
 

@@ -5,15 +5,16 @@ import com.sun.jna.Pointer;
 import dev.fdipc.spi.NativeIoException;
 import java.io.Closeable;
 import java.io.IOException;
-import java.util.HashMap;
 import java.util.Map;
 import java.util.PriorityQueue;
 import java.util.Queue;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.Executor;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.BiConsumer;
 
 /**
@@ -21,9 +22,10 @@ import java.util.function.BiConsumer;
  * all owned by one thread. The loop body is: wait for readiness or the next deadline, dispatch the
  * ready registrations, run the timers that are due, run the queued tasks, repeat.
  *
- * <p>Registrations, timers and the handlers they call belong to the loop thread: {@link #register},
- * {@link #modify}, {@link #deregister} and {@link #schedule} are called on it (from a handler or a
- * task); any other thread hands work over with {@link #execute}. Each registration is known to
+ * <p>Registrations, timers and the handlers they call belong to the loop thread: {@link #modify},
+ * {@link #deregister} and {@link #schedule} are called on it (from a handler or a task), and so
+ * is {@link #register(int, int, Handler)}; {@link #register(long, int, int, Handler)} may also be
+ * called from another thread; any other work is handed over with {@link #execute}. Each registration is known to
  * epoll by a token, never by its fd number, and a descriptor is closed only after the loop thread
  * has deregistered it: an fd number that the kernel reuses for someone else can therefore never
  * be dispatched to the old owner.
@@ -85,9 +87,9 @@ public final class Reactor implements Executor, Closeable {
   private volatile boolean closed;
 
   // Loop thread only:
-  private final Map<Long, Registration> registrations = new HashMap<>();
+  private final Map<Long, Registration> registrations = new ConcurrentHashMap<>();
   private final PriorityQueue<Timer> timers = new PriorityQueue<>();
-  private long nextToken = 1;
+  private final AtomicLong nextToken = new AtomicLong(1);
   private long timerOrder;
 
   private static final class Registration {
@@ -200,12 +202,29 @@ public final class Reactor implements Executor, Closeable {
    */
   public long register(int fd, int events, Handler handler) throws NativeIoException {
     assertInLoop();
-    long token = nextToken++;
-    if (ctl(LibC.EPOLL_CTL_ADD, fd, events, token) != 0) {
-      throw NativeIoException.lastError("epoll_ctl(ADD)");
-    }
-    registrations.put(token, new Registration(fd, handler));
+    long token = newKey();
+    register(token, fd, events, handler);
     return token;
+  }
+
+  /** A key for {@link #register(long, int, int, Handler)}. Any thread. */
+  public long newKey() {
+    return nextToken.getAndIncrement();
+  }
+
+  /**
+   * Registers {@code fd} under a key from {@link #newKey()}, from any thread: so that a thread
+   * handing a descriptor to the loop need not wake it (a wake-up costs a context switch). The
+   * handler still runs on the loop, possibly before this returns; modify and deregister remain
+   * the loop's.
+   */
+  public void register(long key, int fd, int events, Handler handler) throws NativeIoException {
+    registrations.put(key, new Registration(fd, handler));
+    if (ctl(LibC.EPOLL_CTL_ADD, fd, events, key) != 0) {
+      NativeIoException e = NativeIoException.lastError("epoll_ctl(ADD)");
+      registrations.remove(key);
+      throw e;
+    }
   }
 
   /** Changes the events of a registration. Loop thread only. */
@@ -243,9 +262,11 @@ public final class Reactor implements Executor, Closeable {
   }
 
   private int ctl(int op, int fd, int events, long token) {
-    ctl.setInt(0, events);
-    ctl.setLong(LibC.EPOLL_DATA_OFFSET, token);
-    return LibC.epoll_ctl(epfd, op, fd, Pointer.nativeValue(ctl));
+    synchronized (ctl) { // registrations may come from any thread
+      ctl.setInt(0, events);
+      ctl.setLong(LibC.EPOLL_DATA_OFFSET, token);
+      return LibC.epoll_ctl(epfd, op, fd, Pointer.nativeValue(ctl));
+    }
   }
 
   private void assertInLoop() {
