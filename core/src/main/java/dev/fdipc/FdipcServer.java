@@ -37,7 +37,8 @@ import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * An fdipc server: listens on a UNIX socket, negotiates a transport with each client, creates a
- * fresh kernel object for it, passes the client its fds, and runs a {@link SessionHandler} for it.
+ * fresh kernel object for it, passes the client its fds, and serves it with a blocking
+ * {@link SessionHandler} or an event-driven {@link MessageHandler}.
  *
  * <pre>{@code
  * try (FdipcServer server = FdipcServer.builder()
@@ -52,6 +53,11 @@ import java.util.concurrent.atomic.AtomicLong;
  *   server.awaitTermination();
  * }
  * }</pre>
+ *
+ * <p>One event-loop thread (or {@link Builder#loopThreads(int) several}) accepts, runs every
+ * handshake, watches every control connection and drives event-driven sessions
+ * ({@link Builder#messageHandler(MessageHandler)}); blocking sessions run on an executor. No
+ * thread is created per client by the server itself.
  *
  * <p>{@link #shutdown()} (or {@link #close()}) says goodbye to every client over its control
  * connection, ends every session, releases every kernel object and removes the socket file, if it is
@@ -529,8 +535,9 @@ public final class FdipcServer implements Closeable {
     /**
      * The most connections that may be accepted and not have finished their handshake (sent their
      * HELLO and been answered); default 128. One more is refused at once with
-     * {@link ErrorCode#BUSY}. Each such connection holds a thread until its
-     * {@link #handshakeTimeout(Duration) handshake timeout}, so this bounds what silent peers hold.
+     * {@link ErrorCode#BUSY}. Each such connection holds a descriptor and a few hundred bytes
+     * until its {@link #handshakeTimeout(Duration) handshake timeout}, so this bounds what silent
+     * peers hold.
      */
     public Builder maxPendingHandshakes(int max) {
       this.maxPendingHandshakes = checkCap(max, "maxPendingHandshakes");

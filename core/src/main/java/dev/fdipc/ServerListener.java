@@ -30,7 +30,8 @@ public interface ServerListener {
 
   /**
    * A session is over and everything it held is released: its channel, its control connection and
-   * its kernel objects. Called on the session's thread after the handler returned.
+   * its kernel objects. Called on the server's loop thread after the handler returned (or, for an
+   * event-driven session, after its {@code closed}); must not block.
    */
   default void sessionEnded(ClientSession session) {}
 }

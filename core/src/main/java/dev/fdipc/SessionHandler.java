@@ -1,8 +1,11 @@
 package dev.fdipc;
 
 /**
- * Serves one client. The server calls it on a thread of its own once the client's transport is set
- * up, and closes the session when it returns or throws.
+ * Serves one client with blocking calls. The server runs it as one task on its executor (a virtual
+ * thread per session on JDK 21 and later, else a pool thread; see
+ * {@link FdipcServer.Builder#executor}) once the client's transport is set up, and closes the
+ * session when it returns or throws. For many clients at the lowest cost, see
+ * {@link MessageHandler}.
  */
 @FunctionalInterface
 public interface SessionHandler {

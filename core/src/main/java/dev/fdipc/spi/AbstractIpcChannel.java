@@ -38,6 +38,28 @@ public abstract class AbstractIpcChannel implements TransportChannel {
   /** Spins between the checks of a spinning wait that need more than a load (clock, close). */
   private static final int SPIN_BURST = 64;
 
+  /**
+   * How many threads of this process may spin at once, over all channels: half the CPUs, at least
+   * one. Spinning pays off only while the peer has a CPU to answer on; with many busy channels on
+   * few cores, spinners would take the CPUs from the peers and the loop they wait for. A wait
+   * that finds the budget spent waits at once instead.
+   */
+  private static final int MAX_SPINNERS =
+      Math.max(1, Runtime.getRuntime().availableProcessors() / 2);
+  private static final java.util.concurrent.atomic.AtomicInteger SPINNERS =
+      new java.util.concurrent.atomic.AtomicInteger();
+
+  private static boolean startSpinning() {
+    int n;
+    do {
+      n = SPINNERS.get();
+      if (n >= MAX_SPINNERS) {
+        return false;
+      }
+    } while (!SPINNERS.compareAndSet(n, n + 1));
+    return true;
+  }
+
   private final String transport;
   private final int maxMessageSize;
   private final ReentrantLock sendLock = new ReentrantLock();
@@ -150,7 +172,8 @@ public abstract class AbstractIpcChannel implements TransportChannel {
   /**
    * How long a blocking receive on a platform thread spins, calling {@link #doTryReceive}, before
    * it arms and waits: 0 (the default) waits at once; {@code Long.MAX_VALUE} spins until the
-   * deadline. Virtual threads never spin: they would hold a carrier others need.
+   * deadline. Virtual threads never spin: they would hold a carrier others need. Nor does a thread
+   * when half the CPUs already have a spinner (a per-process budget, not per channel).
    */
   protected long receiveSpinNanos() {
     return 0;
@@ -210,12 +233,16 @@ public abstract class AbstractIpcChannel implements TransportChannel {
         if (stallNanos > 0 && message.position() != before) {
           deadline = System.nanoTime() + stallNanos; // progress: the peer reads, slowly
         }
-        if (spin > 0) {
-          if (spinUntilSent(message, spin, deadline)) {
-            return;
+        if (spin > 0 && startSpinning()) {
+          try {
+            if (spinUntilSent(message, spin, deadline)) {
+              return;
+            }
+          } finally {
+            SPINNERS.decrementAndGet();
           }
-          spin = 0; // once per send, as a receive spins once: after a wake-up, wait at once
         }
+        spin = 0; // once per send, as a receive spins once: after a wake-up, wait at once
         if (expired(deadline)) {
           sendBroken = new PeerClosedException(transport + ": an earlier send was cut off after"
               + " the peer took nothing for " + TimeUnit.NANOSECONDS.toMillis(stallNanos)
@@ -277,8 +304,14 @@ public abstract class AbstractIpcChannel implements TransportChannel {
         if (spin < 0) {
           boolean virtual = VirtualThreads.isCurrentVirtual();
           spin = virtual ? 0 : receiveSpinNanos();
-          if (spin > 0 && (n = spinUntilReceived(dst, spin, deadline)) != WOULD_BLOCK) {
-            return n;
+          if (spin > 0 && startSpinning()) {
+            try {
+              if ((n = spinUntilReceived(dst, spin, deadline)) != WOULD_BLOCK) {
+                return n;
+              }
+            } finally {
+              SPINNERS.decrementAndGet();
+            }
           }
           if (!virtual && deadline == NO_DEADLINE && !gone.get()
               && (n = doReceiveBlocking(dst)) != WOULD_BLOCK) {
