@@ -81,16 +81,12 @@ public final class SocketBinding {
       java.util.Set<java.nio.file.attribute.PosixFilePermission> mode, GroupPrincipal group)
       throws IOException {
     Path abs = path.toAbsolutePath();
-    int length = abs.toString().getBytes(java.nio.charset.StandardCharsets.UTF_8).length;
-    if (length > SUN_PATH_MAX) {
-      throw new IOException("socket path " + abs + " is " + length + " bytes; UNIX sockets allow "
-          + SUN_PATH_MAX + ": choose a shorter --socket");
-    }
+    checkPathLength(abs);
     Path dir = abs.getParent();
-    if (dir == null || !Files.isDirectory(dir)) {
-      throw new IOException("cannot create socket " + abs + ": directory " + dir
-          + " does not exist");
+    if (dir != null && dir.equals(dev.fdipc.FdipcDefaults.privateDirectory())) {
+      ensurePrivateDirectory(dir, dev.fdipc.FdipcDefaults.currentUid());
     }
+    checkDirectory(abs, dir);
     Path lockPath = abs.resolveSibling(abs.getFileName() + ".lock");
     FileChannel lockChannel;
     try {
@@ -98,8 +94,12 @@ public final class SocketBinding {
           StandardOpenOption.WRITE, LinkOption.NOFOLLOW_LINKS),
           java.nio.file.attribute.PosixFilePermissions.asFileAttribute(
               java.nio.file.attribute.PosixFilePermissions.fromString("rw-------")));
+    } catch (java.nio.file.AccessDeniedException e) {
+      throw new IOException("cannot create socket " + abs + ": permission denied: this user "
+          + "cannot create files in " + dir + " (for the lock file " + lockPath.getFileName()
+          + "); choose a --socket in a directory it can write, such as $XDG_RUNTIME_DIR", e);
     } catch (IOException e) {
-      throw new IOException("cannot open lock file " + lockPath + ": " + e.getMessage(), e);
+      throw new IOException("cannot open lock file " + lockPath + ": " + reason(e), e);
     }
     try {
       FileLock lock;
@@ -118,6 +118,83 @@ public final class SocketBinding {
       lockChannel.close();
       throw e;
     }
+  }
+
+  /**
+   * Refuses a path longer than {@code sun_path} holds, in the words both the server and the client
+   * use.
+   */
+  public static void checkPathLength(Path abs) throws IOException {
+    int length = abs.toString().getBytes(java.nio.charset.StandardCharsets.UTF_8).length;
+    if (length > SUN_PATH_MAX) {
+      throw new IOException("socket path " + abs + " is " + length + " bytes; UNIX sockets allow "
+          + SUN_PATH_MAX + ": choose a shorter --socket");
+    }
+  }
+
+  /**
+   * Creates {@code dir} with mode 0700 if it is missing; refuses one that is not a real directory,
+   * belongs to another user, or that others can write: in /tmp, anyone could have made it first.
+   */
+  public static void ensurePrivateDirectory(Path dir, long uid) throws IOException {
+    try {
+      Files.createDirectory(dir, java.nio.file.attribute.PosixFilePermissions.asFileAttribute(
+          java.nio.file.attribute.PosixFilePermissions.fromString("rwx------")));
+    } catch (java.nio.file.FileAlreadyExistsException e) {
+      // checked below, whoever made it
+    }
+    java.util.Map<String, Object> a = Files.readAttributes(dir, "unix:mode,uid,isDirectory,"
+        + "isSymbolicLink", LinkOption.NOFOLLOW_LINKS);
+    if (!(Boolean) a.get("isDirectory") || (Boolean) a.get("isSymbolicLink")) {
+      throw new IOException(dir + " is not a directory; remove it, or choose a --socket "
+          + "elsewhere (or set $XDG_RUNTIME_DIR)");
+    }
+    long owner = ((Number) a.get("uid")).longValue();
+    int mode = (Integer) a.get("mode") & 07777;
+    if (owner != uid) {
+      throw new IOException(dir + " belongs to uid " + owner + ", not to this user (uid " + uid
+          + "), who might take the connections meant for this server; remove it, or choose a "
+          + "--socket elsewhere (or set $XDG_RUNTIME_DIR)");
+    }
+    if ((mode & 0077) != 0) {
+      throw new IOException(dir + " has mode 0" + Integer.toOctalString(mode) + "; it must be "
+          + "this user's alone: chmod 0700 " + dir);
+    }
+  }
+
+  /** The directory of the socket: there, a directory, and reachable by this user. */
+  private static void checkDirectory(Path abs, Path dir) throws IOException {
+    if (dir == null) {
+      throw new IOException("cannot create socket " + abs + ": it has no directory");
+    }
+    BasicFileAttributes a;
+    try {
+      a = Files.readAttributes(dir, BasicFileAttributes.class);
+    } catch (java.nio.file.AccessDeniedException e) {
+      throw new IOException("cannot create socket " + abs + ": permission denied: a directory "
+          + "on the way to " + dir + " cannot be searched by this user; choose a --socket in a "
+          + "directory it can reach", e);
+    } catch (NoSuchFileException e) {
+      throw new IOException("cannot create socket " + abs + ": directory " + dir
+          + " does not exist; create it (mkdir -m 0700 " + dir + ") or choose another --socket", e);
+    }
+    if (!a.isDirectory()) {
+      throw new IOException("cannot create socket " + abs + ": " + dir + " is not a directory");
+    }
+  }
+
+  /** The reason of a file-system failure, which the JDK often leaves out of the message. */
+  static String reason(IOException e) {
+    if (e instanceof java.nio.file.AccessDeniedException) {
+      return "permission denied";
+    }
+    if (e instanceof NoSuchFileException) {
+      return "no such file or directory";
+    }
+    if (e instanceof java.nio.file.FileSystemException f && f.getReason() != null) {
+      return f.getReason();
+    }
+    return String.valueOf(e.getMessage());
   }
 
   /**
