@@ -38,9 +38,10 @@ final class ConversationHandler implements SessionHandler {
         // Invalid UTF-8 becomes U+FFFD; control characters are escaped so a client cannot drive
         // the server's terminal.
         String text = new String(m, StandardCharsets.UTF_8);
-        out.println("[client " + id + "] " + Wire.printable(text));
+        out.println("[client " + id + " pid " + session.peer().pid() + "] "
+            + LogText.cut(Wire.printable(text), m.length));
         Conversation.Reply reply = conversation.onLine(text, session.peer().uid());
-        ch.send(reply.text().getBytes(StandardCharsets.UTF_8));
+        ch.send(fit(reply.text().getBytes(StandardCharsets.UTF_8), ch.maxMessageSize()));
         if (reply.shutdown()) {
           out.println("client " + id + " asked the server to shut down");
           shutdown.run();
@@ -51,5 +52,20 @@ final class ConversationHandler implements SessionHandler {
     }
     // "disconnected" is printed by the server's listener once the session has released its
     // kernel objects, not here: the channel is still open until this method returns.
+  }
+
+  /**
+   * {@code reply}, cut to {@code max} bytes: the client may have agreed a maximum smaller than a
+   * reply (even one byte), and a reply that does not fit would end the session.
+   */
+  static byte[] fit(byte[] reply, int max) {
+    if (reply.length <= max) {
+      return reply;
+    }
+    int n = max;
+    while (n > 0 && (reply[n] & 0xC0) == 0x80) { // do not cut a UTF-8 sequence in two
+      n--;
+    }
+    return java.util.Arrays.copyOf(reply, n);
   }
 }
