@@ -141,4 +141,26 @@ class FirstContactTest {
       assertTrue(!err.contains("AFUNIXSocketAddress"), err);
     }
   }
+
+  @Test
+  void shouldWarnAboutEachPluginJarThatCannotProvideATransport() throws Exception {
+    Path plugins = java.nio.file.Files.createDirectory(dir.resolve("plugins"));
+    Path zero = java.nio.file.Files.createFile(plugins.resolve("zero.jar"));
+    Path garbage = java.nio.file.Files.writeString(plugins.resolve("garbage.jar"), "not a zip");
+    Path empty = plugins.resolve("empty.jar");
+    try (java.util.zip.ZipOutputStream z = new java.util.zip.ZipOutputStream(
+        java.nio.file.Files.newOutputStream(empty))) {
+      z.putNextEntry(new java.util.zip.ZipEntry("README"));
+      z.write("no provider here".getBytes(java.nio.charset.StandardCharsets.UTF_8));
+    }
+    Proc list = commands.withEnv(Map.of("FDIPC_PLUGINS", plugins.toString()))
+        .run("server", List.of("--list-transports"));
+    assertEquals(0, list.waitFor(WAIT), list::transcript);
+    String err = String.join("\n", list.stderr());
+    assertTrue(err.contains("warning: " + zero + " is empty (0 bytes); ignored"), err);
+    assertTrue(err.contains("warning: " + garbage + " is not a jar ("), err);
+    assertTrue(err.contains("warning: " + empty + " provides no fdipc transport"), err);
+    assertEquals(3, list.stderr().size(), list::transcript);
+    list.awaitOut("pipe ", WAIT); // the built-in transports are all still there
+  }
 }

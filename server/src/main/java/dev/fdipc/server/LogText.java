@@ -4,6 +4,8 @@ package dev.fdipc.server;
 final class LogText {
   /** The most characters of one client message that the log shows. */
   static final int MAX = 200;
+  /** The most characters of a warning that the log shows. */
+  static final int WARNING_MAX = 4000;
 
   private LogText() {}
 
@@ -12,10 +14,15 @@ final class LogText {
    * {@code … (N bytes)}, N being the message's size on the wire.
    */
   static String cut(String printable, int bytes) {
-    if (printable.length() <= MAX) {
+    return cut(printable, bytes, MAX);
+  }
+
+  /** Like {@link #cut(String, int)}, keeping at most {@code max} characters. */
+  static String cut(String printable, int bytes, int max) {
+    if (printable.length() <= max) {
       return printable;
     }
-    int end = MAX;
+    int end = max;
     if (Character.isHighSurrogate(printable.charAt(end - 1))) {
       end--;
     }

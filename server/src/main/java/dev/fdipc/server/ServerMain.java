@@ -163,7 +163,9 @@ public final class ServerMain implements Callable<Integer> {
 
           @Override
           public void warning(String message, Throwable cause) {
-            err.println("warning: " + LogText.cut(message, message.length()));
+            // Long enough for a plugin's stack of causes; short enough that no client can
+            // flood the log through a warning that quotes what it sent.
+            err.println("warning: " + LogText.cut(message, message.length(), LogText.WARNING_MAX));
             if (debug && cause != null) {
               cause.printStackTrace();
             }
