@@ -163,4 +163,24 @@ class FirstContactTest {
     assertEquals(3, list.stderr().size(), list::transcript);
     list.awaitOut("pipe ", WAIT); // the built-in transports are all still there
   }
+
+  @Test
+  void shouldRateLimitRefusalsWithASummaryByReason() throws Exception {
+    Proc server = commands.server("--transport=pipe");
+    byte[] garbage = "GET / HTTP/1.0\r\n\r\n".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+    int connections = 100;
+    for (int i = 0; i < connections; i++) {
+      try (org.newsclub.net.unix.AFUNIXSocket s = org.newsclub.net.unix.AFUNIXSocket.connectTo(
+          org.newsclub.net.unix.AFUNIXSocketAddress.of(socket))) {
+        s.getOutputStream().write(garbage);
+        s.getInputStream().read(); // the server's ERROR, or end of stream
+      }
+    }
+    String summary = server.awaitOutMatching("refused: \\d+ more refusals \\(.*\\) in the last 10 s",
+        WAIT);
+    long shown = server.stdout().stream().filter(l -> l.startsWith("refused: ")).count();
+    assertTrue(shown <= 2 * 5 + 2, shown + " refusal lines for " + connections + " connections:\n"
+        + server.transcript());
+    assertTrue(summary.matches(".*\\([A-Z_]+: \\d+.*"), summary);
+  }
 }
