@@ -153,6 +153,7 @@ public final class FdipcClient {
             + " transports can be listed, got " + accept.size());
       }
       Path path = FdipcDefaults.socketPath(socket, System.getenv());
+      dev.fdipc.internal.SocketBinding.checkPathLength(path.toAbsolutePath());
       // Not AFUNIXSocket.connectTo: it leaves its socket open until GC when connect(2) fails.
       AFUNIXSocket s = AFUNIXSocket.newInstance();
       ControlConnection control = null;
@@ -160,13 +161,12 @@ public final class FdipcClient {
         try {
           s.connect(AFUNIXSocketAddress.of(path));
         } catch (SocketException e) {
-          java.net.ConnectException ce = new java.net.ConnectException("no fdipc server at "
-              + path + ": " + e.getMessage() + "; start one with: bin/server --socket=" + path);
+          java.net.ConnectException ce = new java.net.ConnectException(whyNotConnected(path, e));
           ce.initCause(e);
           throw ce;
         }
         control = new ControlConnection(s);
-        return handshake(control, reg, accept, blocking);
+        return handshake(control, reg, accept, path, blocking);
       } catch (IOException | RuntimeException e) {
         if (control != null) {
           control.close(); // also the duplicate fd its reader holds, not only the socket
@@ -221,8 +221,45 @@ public final class FdipcClient {
       return writeFailure;
     }
 
+    /**
+     * Why connect(2) failed, and what to do: only a missing socket or one nobody listens on means
+     * "start a server"; a refusal by permissions or a file that is not a socket does not.
+     */
+    private static String whyNotConnected(Path path, SocketException e) {
+      String m = String.valueOf(e.getMessage());
+      java.nio.file.attribute.BasicFileAttributes a = null;
+      try {
+        a = java.nio.file.Files.readAttributes(path,
+            java.nio.file.attribute.BasicFileAttributes.class,
+            java.nio.file.LinkOption.NOFOLLOW_LINKS);
+      } catch (java.nio.file.AccessDeniedException denied) {
+        return "cannot connect to " + path + ": permission denied: a directory on the way to it "
+            + "cannot be searched by this user; ask the server's owner for access, or use a "
+            + "server of your own (--socket)";
+      } catch (IOException ignored) {
+        // no such file: handled below
+      }
+      if (a != null && !a.isOther()) { // sockets are "other" to the JDK
+        return "cannot connect to " + path + ": it is " + (a.isDirectory() ? "a directory"
+            : a.isSymbolicLink() ? "a symbolic link" : "a regular file") + ", not a socket; check "
+            + "--socket (or $FDIPC_SOCKET)";
+      }
+      if (m.contains("Permission denied") || m.contains("Operation not permitted")) {
+        return "cannot connect to the fdipc server at " + path + ": permission denied: the "
+            + "socket's mode or group does not admit this user; ask the server's owner to let you "
+            + "in (bin/server --socket-mode=0660 --socket-group=GROUP), or use a server of your "
+            + "own (--socket)";
+      }
+      if (a != null) {
+        return "no fdipc server listens at " + path + " (" + m + "; the socket file is left from "
+            + "a server that stopped); start one with: bin/server --socket=" + path;
+      }
+      return "no fdipc server at " + path + ": " + m + "; start one with: bin/server --socket="
+          + path;
+    }
+
     private ClientChannel handshake(ControlConnection control, TransportRegistry reg,
-        List<String> accept, boolean blocking) throws IOException {
+        List<String> accept, Path path, boolean blocking) throws IOException {
       try {
         writeHello(control, Wire.frame(Frame.HELLO, 0, Wire.encodeHello(new Wire.Hello(clientId,
             maxMessageSize, accept))));
@@ -234,8 +271,9 @@ public final class FdipcClient {
       try {
         r = control.read(true, System.nanoTime() + handshakeTimeout.toNanos());
       } catch (SocketTimeoutException e) {
-        throw new SocketTimeoutException("server at " + control.socket().getRemoteSocketAddress()
-            + " did not answer within " + handshakeTimeout.toMillis() + " ms");
+        throw new SocketTimeoutException("the server at " + path + " did not answer within "
+            + handshakeTimeout.toMillis() + " ms: it accepts connections but is not an fdipc "
+            + "server, or it is stuck; check --socket");
       }
       control.acceptFds(false); // the server has no reason to send more fds; refuse them
       if (r == null) {

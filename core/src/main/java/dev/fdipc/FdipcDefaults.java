@@ -31,7 +31,10 @@ public final class FdipcDefaults {
 
   /**
    * The socket path: {@code explicit} if given, else {@code $FDIPC_SOCKET}, else
-   * {@code $XDG_RUNTIME_DIR/fdipc.sock}, else {@code /tmp/fdipc-<uid>.sock}.
+   * {@code $XDG_RUNTIME_DIR/fdipc.sock}, else {@code /tmp/fdipc-<uid>/fdipc.sock}: a directory of
+   * this user's alone (the server creates it 0700 and refuses one that another user owns or can
+   * write), since a socket directly in the world-writable /tmp could be taken over by anyone while
+   * the server is down.
    *
    * @param explicit the path given on the command line or to a builder, or {@code null}
    * @param env the environment to read, normally {@link System#getenv()}
@@ -48,7 +51,12 @@ public final class FdipcDefaults {
     if (runtime != null && !runtime.isEmpty()) {
       return Path.of(runtime, "fdipc.sock");
     }
-    return Path.of("/tmp", "fdipc-" + currentUid() + ".sock");
+    return privateDirectory().resolve("fdipc.sock");
+  }
+
+  /** {@code /tmp/fdipc-<uid>}: the directory of the default socket when there is no runtime dir. */
+  public static Path privateDirectory() {
+    return Path.of("/tmp", "fdipc-" + currentUid());
   }
 
   /** The effective uid of this process (the owner of {@code /proc/self}). */

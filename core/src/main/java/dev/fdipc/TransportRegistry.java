@@ -69,6 +69,15 @@ public final class TransportRegistry {
             loaders.add(context);
           }
           r = load(loaders);
+          String plugins = System.getProperty(dev.fdipc.internal.PluginJarCheck.PLUGINS_PROPERTY);
+          List<String> jarProblems = dev.fdipc.internal.PluginJarCheck.problems(
+              System.getProperty("java.class.path", ""),
+              plugins == null || plugins.isEmpty() ? null : java.nio.file.Path.of(plugins));
+          if (!jarProblems.isEmpty()) {
+            List<String> all = new ArrayList<>(jarProblems);
+            all.addAll(r.warnings);
+            r = new TransportRegistry(r.all, all);
+          }
           defaultRegistry = r;
         }
       }

@@ -11,7 +11,7 @@ import org.junit.jupiter.api.Timeout;
 
 /**
  * The socket path rule, first match wins: the explicit path; else {@code $FDIPC_SOCKET}; else
- * {@code $XDG_RUNTIME_DIR/fdipc.sock}; else {@code /tmp/fdipc-<uid>.sock}. Empty values count as
+ * {@code $XDG_RUNTIME_DIR/fdipc.sock}; else {@code /tmp/fdipc-<uid>/fdipc.sock}. Empty values count as
  * unset. Every case passes its own environment, so the real one never matters.
  */
 class FdipcDefaultsTest {
@@ -32,7 +32,7 @@ class FdipcDefaultsTest {
   }
 
   private static Path fallback() {
-    return Path.of("/tmp/fdipc-" + new UnixSystem().getUid() + ".sock");
+    return Path.of("/tmp/fdipc-" + new UnixSystem().getUid() + "/fdipc.sock");
   }
 
   @Test

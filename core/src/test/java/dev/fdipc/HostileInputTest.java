@@ -110,7 +110,7 @@ class HostileInputTest {
     for (int cut = 0; cut < hello.length; cut++) {
       try (AFUNIXSocket s = connect()) {
         s.getOutputStream().write(hello, 0, cut);
-        s.shutdownOutput();
+        dev.fdipc.internal.HalfClose.output(s);
         assertNull(readFrame(s.getInputStream()), "cut at " + cut + ": the server answered");
       }
       if (cut > 0) {

@@ -24,6 +24,7 @@ import picocli.CommandLine.Option;
  */
 @Command(name = "bench", mixinStandardHelpOptions = true, sortOptions = false,
     subcommands = Scale.class,
+    versionProvider = Bench.Version.class,
     description = {"Measures fdipc transports and baselines between two processes.",
         "The defaults measure every available transport and both baselines in all modes, with "
             + "1 client, in under two minutes on 2 vCPUs, and print a table. "
@@ -291,4 +292,13 @@ public final class Bench implements Callable<Integer> {
     return options;
   }
 
+
+  /** The version from the jar's manifest. */
+  static final class Version implements CommandLine.IVersionProvider {
+    @Override
+    public String[] getVersion() {
+      String v = Bench.class.getPackage().getImplementationVersion();
+      return new String[] {"fdipc bench " + (v == null ? "(development build)" : v)};
+    }
+  }
 }

@@ -80,4 +80,13 @@ class BenchOptionsTest {
     }
     assertTrue(configs.containsAll(List.of("junixsocket-uds", "aeron-ipc")), configs.toString());
   }
+
+  @Test
+  void shouldPrintAVersion() {
+    java.io.StringWriter out = new java.io.StringWriter();
+    CommandLine cl = new CommandLine(new Bench());
+    cl.setOut(new java.io.PrintWriter(out, true));
+    assertEquals(0, cl.execute("--version"));
+    assertTrue(out.toString().startsWith("fdipc bench "), out.toString());
+  }
 }

@@ -15,6 +15,7 @@ import java.net.ConnectException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.Callable;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -44,7 +45,7 @@ public final class ClientMain implements Callable<Integer> {
 
   @Option(names = "--socket", paramLabel = "PATH",
       description = "Socket path. Default: $FDIPC_SOCKET, else $XDG_RUNTIME_DIR/fdipc.sock, else "
-          + "/tmp/fdipc-<uid>.sock.")
+          + "/tmp/fdipc-<uid>/fdipc.sock.")
   private Path socket;
 
   @Option(names = "--transport", split = ",", paramLabel = "NAME",
@@ -68,9 +69,15 @@ public final class ClientMain implements Callable<Integer> {
   private final Object exchange = new Object();
   private volatile boolean leaving;
 
+  static final UsageErrors USAGE = new UsageErrors("client", Map.of(
+      "ID", "an integer from 0 to 4294967295",
+      "--max-message-size", "an integer from 1 to " + FdipcDefaults.MAX_MESSAGE_SIZE_LIMIT,
+      "--transport-option", "<transport>.<option>=<value>, such as memfd.ring-size=65536"));
+
   /** Runs the command and exits with its status. */
   public static void main(String[] args) {
     CommandLine cl = new CommandLine(new ClientMain());
+    cl.setParameterExceptionHandler(USAGE);
     cl.setExecutionExceptionHandler((e, cmd, parsed) -> {
       System.err.println("client: " + e);
       if (((ClientMain) cmd.getCommand()).debug) {
@@ -87,6 +94,10 @@ public final class ClientMain implements Callable<Integer> {
     for (String w : TransportRegistry.getDefault().warnings()) {
       err.println("warning: " + w);
     }
+    String usage = checkArguments(TransportRegistry.getDefault());
+    if (usage != null) {
+      return USAGE.print(new java.io.PrintWriter(err, true), usage);
+    }
     Path path = FdipcDefaults.socketPath(socket, System.getenv());
     IpcChannel ch;
     try {
@@ -100,8 +111,8 @@ public final class ClientMain implements Callable<Integer> {
       }
       transportOptions.forEach(b::option);
       ch = b.connect();
-    } catch (IllegalArgumentException e) {
-      return fail(2, e);
+    } catch (IllegalArgumentException e) { // an unknown or unavailable transport
+      return USAGE.print(new java.io.PrintWriter(err, true), e.getMessage());
     } catch (NegotiationException e) {
       return fail(4, e);
     } catch (ConnectException e) {
@@ -117,8 +128,45 @@ public final class ClientMain implements Callable<Integer> {
     }
   }
 
+  /**
+   * What is wrong with the command line beyond what picocli checks, in the words of
+   * {@link UsageErrors}, or {@code null}: caught here rather than by the server (a duplicate
+   * transport in a HELLO is a malformed frame) or never (an option for no transport).
+   */
+  private String checkArguments(TransportRegistry registry) {
+    if (id < 0 || id > 0xffffffffL) {
+      return USAGE.invalid("ID", id);
+    }
+    if (maxMessageSize != null && (maxMessageSize < 1
+        || maxMessageSize > FdipcDefaults.MAX_MESSAGE_SIZE_LIMIT)) {
+      return USAGE.invalid("--max-message-size", maxMessageSize);
+    }
+    if (transports != null) {
+      java.util.Set<String> seen = new java.util.HashSet<>();
+      for (String t : transports) {
+        if (!seen.add(t)) {
+          return "invalid --transport '" + String.join(",", transports) + "': " + t
+              + " is listed twice; list each transport once";
+        }
+      }
+    }
+    for (String key : transportOptions.keySet()) {
+      int dot = key.indexOf('.');
+      if (dot <= 0 || dot == key.length() - 1) {
+        return USAGE.invalid("--transport-option", key + "=" + transportOptions.get(key));
+      }
+      String t = key.substring(0, dot);
+      if (registry.lookup(t).isEmpty()) {
+        return "invalid --transport-option '" + key + "=" + transportOptions.get(key)
+            + "': there is no transport '" + t + "' (known: " + String.join(", ",
+            registry.all().stream().map(dev.fdipc.TransportInfo::name).toList()) + ")";
+      }
+    }
+    return null;
+  }
+
   private int converse(IpcChannel ch) throws IOException {
-    BufferedReader in = new BufferedReader(new InputStreamReader(System.in,
+    BufferedReader in = new BufferedReader(new InputStreamReader(Stdin.open(),
         StandardCharsets.UTF_8));
     String line;
     while ((line = in.readLine()) != null) {

@@ -215,18 +215,20 @@ public final class ControlConnection implements Closeable {
     socket.setAncillaryReceiveBufferSize(on ? 256 : 0);
   }
 
-  /** Stops both directions so that a thread blocked in {@link #read} returns. */
+  /**
+   * Stops both directions so that a thread blocked in {@link #read} returns. shutdown(2) on the fd
+   * rather than junixsocket's shutdownInput/Output: with junixsocket 2.11.1 on JDK 25 those throw
+   * "Socket is not connected" on a connected socket and wake nobody.
+   */
   public void shutdown() {
+    int fd;
     try {
-      socket.shutdownInput();
-    } catch (IOException ignored) {
-      // already closed or reset: the reader is returning anyway
+      fd = FileDescriptorCast.using(socket.getFileDescriptor()).as(Integer.class);
+    } catch (IOException e) {
+      return; // already closed: the reader is returning anyway
     }
-    try {
-      socket.shutdownOutput();
-    } catch (IOException ignored) {
-      // already closed or reset
-    }
+    // ENOTCONN or EBADF: already reset or closed, so the reader is returning anyway
+    LibC.shutdown(fd, LibC.SHUT_RDWR);
   }
 
   @Override

@@ -34,6 +34,11 @@ public final class LibC {
 
   public static final int O_NONBLOCK = 04000;
   public static final int O_CLOEXEC = 02000000;
+  public static final int O_WRONLY = 01;
+  public static final int O_CREAT = 0100;
+  public static final int O_NOFOLLOW = 0400000;
+  public static final int LOCK_EX = 2;
+  public static final int LOCK_NB = 4;
   public static final int FD_CLOEXEC = 1;
 
   public static final int F_DUPFD_CLOEXEC = 1030;
@@ -183,11 +188,20 @@ public final class LibC {
 
   public static native int epoll_wait(int epfd, long events, int maxEvents, int timeoutMillis);
 
+  public static native int flock(int fd, int operation);
+
   /** Variadic calls: direct mapping does not set up varargs correctly. */
   interface Variadic extends Library {
     Variadic INSTANCE = Native.load(Platform.C_LIBRARY_NAME, Variadic.class);
 
     int fcntl(int fd, int cmd, Object... args);
+
+    int open(String path, int flags, Object... mode);
+  }
+
+  /** open(2) with a mode, for {@code O_CREAT}. */
+  public static int open(String path, int flags, int mode) {
+    return Variadic.INSTANCE.open(path, flags, mode);
   }
 
   public static int fcntl(int fd, int cmd, int arg) {

@@ -2,14 +2,10 @@ package dev.fdipc.internal;
 
 import java.io.IOException;
 import java.net.SocketException;
-import java.nio.channels.FileChannel;
-import java.nio.channels.FileLock;
-import java.nio.channels.OverlappingFileLockException;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.BasicFileAttributes;
 import java.nio.file.attribute.GroupPrincipal;
 import java.nio.file.attribute.PosixFileAttributeView;
@@ -27,7 +23,9 @@ import org.newsclub.net.unix.AFUNIXSocketAddress;
  * lock: a socket that accepts a connection belongs to a live server (refuse); one that refuses
  * connections was left by a crashed server (replace); anything that is not a socket is never
  * touched. At close the socket file is removed only if it is still the inode this server created.
- * The lock file stays: deleting it would reopen the race it closes.
+ * The lock file is removed at close and when a start is refused, under the lock; a server that
+ * locked a file whose name was removed meanwhile notices and locks the current one (see
+ * {@link #lock}), so removing it does not reopen the race it closes.
  *
  * <p>The socket file never has a looser mode than the one asked for, and nobody can connect
  * before it has its final group and mode: Linux creates it with the socket inode's mode masked by
@@ -46,17 +44,19 @@ public final class SocketBinding {
   private final Path path;
   private final AFUNIXServerSocket serverSocket;
   private final Object inode;
-  private final FileChannel lockChannel;
+  private final Path lockPath;
+  private final int lockFd;
   private final int fd;
   private boolean closed;
 
   private SocketBinding(Path path, AFUNIXServerSocket serverSocket, int fd, Object inode,
-      FileChannel lockChannel) {
+      Path lockPath, int lockFd) {
+    this.lockPath = lockPath;
+    this.lockFd = lockFd;
     this.path = path;
     this.serverSocket = serverSocket;
     this.fd = fd;
     this.inode = inode;
-    this.lockChannel = lockChannel;
   }
 
   /**
@@ -81,43 +81,162 @@ public final class SocketBinding {
       java.util.Set<java.nio.file.attribute.PosixFilePermission> mode, GroupPrincipal group)
       throws IOException {
     Path abs = path.toAbsolutePath();
+    checkPathLength(abs);
+    Path dir = abs.getParent();
+    if (dir != null && dir.equals(dev.fdipc.FdipcDefaults.privateDirectory())) {
+      ensurePrivateDirectory(dir, dev.fdipc.FdipcDefaults.currentUid());
+    }
+    checkDirectory(abs, dir);
+    Path lockPath = abs.resolveSibling(abs.getFileName() + ".lock");
+    int lockFd = lock(abs, lockPath);
+    try {
+      clearStale(abs);
+      return listen(abs, modeBits(mode), group, lockPath, lockFd);
+    } catch (IOException | RuntimeException e) {
+      unlock(lockPath, lockFd); // refused before the bind: leave no lock file behind
+      throw e;
+    }
+  }
+
+  /**
+   * Opens and locks {@code lockPath} with flock(2) and returns the descriptor. The lock file is
+   * removed by its holder when done ({@link #unlock}), so a server may lock a file whose name was
+   * removed meanwhile while a third creates and locks a new one: after locking, each checks that
+   * the name still leads to the file it locked (the same inode as its descriptor), and tries
+   * again if not. flock rather than fcntl locks: an fcntl lock is dropped when the process closes
+   * any descriptor of the file, including one the check would open.
+   */
+  private static int lock(Path abs, Path lockPath) throws IOException {
+    for (int attempt = 0; attempt < 100; attempt++) {
+      int fd = LibC.open(lockPath.toString(), LibC.O_WRONLY | LibC.O_CREAT | LibC.O_NOFOLLOW
+          | LibC.O_CLOEXEC, 0600);
+      if (fd < 0) {
+        int errno = LibC.errno();
+        if (errno == EACCES) {
+          throw new IOException("cannot create socket " + abs + ": permission denied: this user "
+              + "cannot create files in " + abs.getParent() + " (for the lock file "
+              + lockPath.getFileName() + "); choose a --socket in a directory it can write, such "
+              + "as $XDG_RUNTIME_DIR");
+        }
+        throw new IOException("cannot open lock file " + lockPath + ": "
+            + new dev.fdipc.spi.NativeIoException("open", errno).getMessage());
+      }
+      boolean keep = false;
+      try {
+        if (LibC.flock(fd, LibC.LOCK_EX | LibC.LOCK_NB) != 0) {
+          throw new IOException("another fdipc server is running or starting on " + abs
+              + " (it holds " + lockPath + "); stop it or choose another --socket");
+        }
+        Object locked = Files.readAttributes(Path.of("/proc/self/fd/" + fd),
+            BasicFileAttributes.class).fileKey(); // stat(2) through the link: opens nothing
+        Object named;
+        try {
+          named = Files.readAttributes(lockPath, BasicFileAttributes.class,
+              LinkOption.NOFOLLOW_LINKS).fileKey();
+        } catch (NoSuchFileException e) {
+          named = null; // removed by the server that held it before us
+        }
+        if (Objects.equals(locked, named)) {
+          keep = true;
+          return fd;
+        }
+      } finally {
+        if (!keep) {
+          LibC.close(fd);
+        }
+      }
+    }
+    throw new IOException("cannot lock " + lockPath + ": it keeps being replaced; is a program "
+        + "deleting files in " + lockPath.getParent() + "?");
+  }
+
+  private static final int EACCES = 13;
+
+  /** Removes the lock file while still holding its lock, then releases it. */
+  private static void unlock(Path lockPath, int lockFd) {
+    try {
+      Files.deleteIfExists(lockPath);
+    } catch (IOException ignored) {
+      // a lock file left behind is harmless: the next server locks and reuses it
+    }
+    LibC.close(lockFd);
+  }
+
+  /**
+   * Refuses a path longer than {@code sun_path} holds, in the words both the server and the client
+   * use.
+   */
+  public static void checkPathLength(Path abs) throws IOException {
     int length = abs.toString().getBytes(java.nio.charset.StandardCharsets.UTF_8).length;
     if (length > SUN_PATH_MAX) {
       throw new IOException("socket path " + abs + " is " + length + " bytes; UNIX sockets allow "
           + SUN_PATH_MAX + ": choose a shorter --socket");
     }
-    Path dir = abs.getParent();
-    if (dir == null || !Files.isDirectory(dir)) {
+  }
+
+  /**
+   * Creates {@code dir} with mode 0700 if it is missing; refuses one that is not a real directory,
+   * belongs to another user, or that others can write: in /tmp, anyone could have made it first.
+   */
+  public static void ensurePrivateDirectory(Path dir, long uid) throws IOException {
+    try {
+      Files.createDirectory(dir, java.nio.file.attribute.PosixFilePermissions.asFileAttribute(
+          java.nio.file.attribute.PosixFilePermissions.fromString("rwx------")));
+    } catch (java.nio.file.FileAlreadyExistsException e) {
+      // checked below, whoever made it
+    }
+    java.util.Map<String, Object> a = Files.readAttributes(dir, "unix:mode,uid,isDirectory,"
+        + "isSymbolicLink", LinkOption.NOFOLLOW_LINKS);
+    if (!(Boolean) a.get("isDirectory") || (Boolean) a.get("isSymbolicLink")) {
+      throw new IOException(dir + " is not a directory; remove it, or choose a --socket "
+          + "elsewhere (or set $XDG_RUNTIME_DIR)");
+    }
+    long owner = ((Number) a.get("uid")).longValue();
+    int mode = (Integer) a.get("mode") & 07777;
+    if (owner != uid) {
+      throw new IOException(dir + " belongs to uid " + owner + ", not to this user (uid " + uid
+          + "), who might take the connections meant for this server; remove it, or choose a "
+          + "--socket elsewhere (or set $XDG_RUNTIME_DIR)");
+    }
+    if ((mode & 0077) != 0) {
+      throw new IOException(dir + " has mode 0" + Integer.toOctalString(mode) + "; it must be "
+          + "this user's alone: chmod 0700 " + dir);
+    }
+  }
+
+  /** The directory of the socket: there, a directory, and reachable by this user. */
+  private static void checkDirectory(Path abs, Path dir) throws IOException {
+    if (dir == null) {
+      throw new IOException("cannot create socket " + abs + ": it has no directory");
+    }
+    BasicFileAttributes a;
+    try {
+      a = Files.readAttributes(dir, BasicFileAttributes.class);
+    } catch (java.nio.file.AccessDeniedException e) {
+      throw new IOException("cannot create socket " + abs + ": permission denied: a directory "
+          + "on the way to " + dir + " cannot be searched by this user; choose a --socket in a "
+          + "directory it can reach", e);
+    } catch (NoSuchFileException e) {
       throw new IOException("cannot create socket " + abs + ": directory " + dir
-          + " does not exist");
+          + " does not exist; create it (mkdir -m 0700 " + dir + ") or choose another --socket", e);
     }
-    Path lockPath = abs.resolveSibling(abs.getFileName() + ".lock");
-    FileChannel lockChannel;
-    try {
-      lockChannel = FileChannel.open(lockPath, java.util.Set.of(StandardOpenOption.CREATE,
-          StandardOpenOption.WRITE, LinkOption.NOFOLLOW_LINKS),
-          java.nio.file.attribute.PosixFilePermissions.asFileAttribute(
-              java.nio.file.attribute.PosixFilePermissions.fromString("rw-------")));
-    } catch (IOException e) {
-      throw new IOException("cannot open lock file " + lockPath + ": " + e.getMessage(), e);
+    if (!a.isDirectory()) {
+      throw new IOException("cannot create socket " + abs + ": " + dir + " is not a directory");
     }
-    try {
-      FileLock lock;
-      try {
-        lock = lockChannel.tryLock();
-      } catch (OverlappingFileLockException e) {
-        lock = null; // held by another server in this same JVM
-      }
-      if (lock == null) {
-        throw new IOException("another fdipc server is running or starting on " + abs
-            + " (it holds " + lockPath + "); stop it or choose another --socket");
-      }
-      clearStale(abs);
-      return listen(abs, modeBits(mode), group, lockChannel);
-    } catch (IOException | RuntimeException e) {
-      lockChannel.close();
-      throw e;
+  }
+
+  /** The reason of a file-system failure, which the JDK often leaves out of the message. */
+  static String reason(IOException e) {
+    if (e instanceof java.nio.file.AccessDeniedException) {
+      return "permission denied";
     }
+    if (e instanceof NoSuchFileException) {
+      return "no such file or directory";
+    }
+    if (e instanceof java.nio.file.FileSystemException f && f.getReason() != null) {
+      return f.getReason();
+    }
+    return String.valueOf(e.getMessage());
   }
 
   /**
@@ -128,8 +247,8 @@ public final class SocketBinding {
    * group and mode, because listen comes last. junixsocket takes over the listening fd but does
    * not own it: closing the server socket leaves the fd open, so {@link #close()} closes it.
    */
-  private static SocketBinding listen(Path abs, int bits, GroupPrincipal group,
-      FileChannel lockChannel) throws IOException {
+  private static SocketBinding listen(Path abs, int bits, GroupPrincipal group, Path lockPath,
+      int lockFd) throws IOException {
     int fd = LibC.socket(LibC.AF_UNIX, LibC.SOCK_STREAM | LibC.SOCK_CLOEXEC, 0);
     if (fd < 0) {
       throw new IOException("cannot listen on " + abs + ": "
@@ -157,7 +276,7 @@ public final class SocketBinding {
       ss.setDeleteOnClose(false);
       Object key = Files.readAttributes(abs, BasicFileAttributes.class,
           LinkOption.NOFOLLOW_LINKS).fileKey();
-      return new SocketBinding(abs, ss, fd, key, lockChannel);
+      return new SocketBinding(abs, ss, fd, key, lockPath, lockFd);
     } catch (IOException | RuntimeException e) {
       if (ss != null) {
         closeQuietly(ss);
@@ -321,10 +440,6 @@ public final class SocketBinding {
     } catch (IOException ignored) {
       // already gone, or replaced by someone else's file: leave it
     }
-    try {
-      lockChannel.close();
-    } catch (IOException ignored) {
-      // the lock is released with the descriptor either way
-    }
+    unlock(lockPath, lockFd);
   }
 }

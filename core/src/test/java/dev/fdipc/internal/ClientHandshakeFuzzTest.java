@@ -81,7 +81,7 @@ class ClientHandshakeFuzzTest {
         ControlConnection.Received hello = c.read(false);
         Objects.requireNonNull(hello, "client sent no HELLO");
         s.getOutputStream().write(answer);
-        s.shutdownOutput();
+        HalfClose.output(s);
         InputStream in = s.getInputStream();
         while (in.read() >= 0) {
           // until the client closes

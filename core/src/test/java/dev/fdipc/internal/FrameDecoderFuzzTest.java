@@ -130,7 +130,7 @@ class FrameDecoderFuzzTest {
       try (AFUNIXSocket socket = listener.accept()) {
         OutputStream out = peer.getOutputStream();
         out.write(stream);
-        peer.shutdownOutput();
+        HalfClose.output(peer);
         ControlConnection control = new ControlConnection(socket);
         if (acceptFds) {
           control.acceptFds(true);

@@ -158,7 +158,8 @@ class AccessControlTest {
     Proc outsider = asUser(NOBODY, 1, "client-outsider", List.of(bin("client"), "2",
         "--socket=" + socket));
     assertEquals(1, outsider.waitFor(WAIT), outsider::transcript);
-    assertTrue(String.join("\n", outsider.stderr()).contains("Permission denied"),
+    assertTrue(String.join("\n", outsider.stderr()).contains("permission denied: the socket's "
+        + "mode or group does not admit this user"),
         outsider::transcript);
   }
 
@@ -315,6 +316,40 @@ class AccessControlTest {
     openDirectoryToEveryone();
     return asUser(NOBODY, NOBODY, "client-nobody", List.of(bin("client"), id,
         "--socket=" + socket));
+  }
+
+  @Test
+  void clientRefusedByPermissionsIsNotToldToStartAServer() throws Exception {
+    assumeSecondUid();
+    cmd.server(); // 0600: its owner only
+    Proc nobody = nobodyClient("3");
+    assertEquals(1, nobody.waitFor(WAIT), nobody::transcript);
+    String err = String.join("\n", nobody.stderr());
+    assertTrue(err.contains("permission denied"), err);
+    assertTrue(err.contains("--socket-mode=0660"), err);
+    assertFalse(err.contains("start one"), err);
+  }
+
+  @Test
+  void serverInADirectoryItCannotWriteOrSearchSaysPermissionDenied() throws Exception {
+    assumeSecondUid();
+    openDirectoryToEveryone(); // 0755, root's: nobody can search it but not write it
+    Proc unwritable = asUser(NOBODY, NOBODY, "server-nobody", List.of(bin("server"),
+        "--socket=" + dir.resolve("n.sock")));
+    assertEquals(1, unwritable.waitFor(WAIT), unwritable::transcript);
+    String err = String.join("\n", unwritable.stderr());
+    assertTrue(err.contains("permission denied: this user cannot create files in " + dir), err);
+    assertFalse(Files.exists(dir.resolve("n.sock.lock")));
+
+    Path locked = Files.createDirectory(dir.resolve("locked"),
+        PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
+    Proc unsearchable = asUser(NOBODY, NOBODY, "server-nobody", List.of(bin("server"),
+        "--socket=" + locked.resolve("sub/n.sock")));
+    assertEquals(1, unsearchable.waitFor(WAIT), unsearchable::transcript);
+    err = String.join("\n", unsearchable.stderr());
+    assertTrue(err.contains("permission denied: a directory on the way to " + locked.resolve("sub")
+        + " cannot be searched"), err);
+    assertFalse(err.contains("does not exist"), err);
   }
 
   private Proc asUser(int uid, int gid, String name, List<String> command) throws IOException {

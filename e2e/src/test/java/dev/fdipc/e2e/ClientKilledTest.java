@@ -80,7 +80,7 @@ class ClientKilledTest {
       server.awaitOut("client " + id + " disconnected", Commands.WAIT);
     }
     if (stage.equals("mid")) {
-      assertTrue(server.stdout().stream().noneMatch(l -> l.startsWith("[client " + id + "]")),
+      assertTrue(server.stdout().stream().noneMatch(l -> l.startsWith("[client " + id + " pid ")),
           "the 64 MiB message arrived whole: the client was not killed in the middle of it");
     }
   }

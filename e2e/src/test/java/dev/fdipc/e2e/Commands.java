@@ -90,14 +90,16 @@ final class Commands implements AutoCloseable {
     }
     client.send("exit");
     assertEquals(0, client.waitFor(WAIT), client::transcript);
-    assertEquals(List.of("ok", "ok: total 5", "ok: total 12", "sum: 12", "ok: total 3", "sum: 3"),
+    assertEquals(List.of("ok: not a number, total unchanged", "ok: total 5", "ok: total 12", "sum: 12", "ok: total 3", "sum: 3"),
         client.stdout().subList(1, 7), client::transcript);
     String connect = server.awaitOut("client " + id + " connected", WAIT);
     assertTrue(connect.contains("transport=" + transport), connect);
     assertTrue(connect.matches(".*pid=\\d+ uid=\\d+.*"), connect);
-    server.awaitOut("[client " + id + "] hello world", WAIT);
-    server.awaitOut("[client " + id + "] END", WAIT);
-    server.awaitOut("client " + id + " disconnected", WAIT);
+    // The pid tells two clients with the same id apart; bin/client execs the JVM, so it is the
+    // pid of the process started here.
+    server.awaitOut("[client " + id + " pid " + client.pid() + "] hello world", WAIT);
+    server.awaitOut("[client " + id + " pid " + client.pid() + "] END", WAIT);
+    server.awaitOut("client " + id + " disconnected (pid " + client.pid() + ")", WAIT);
     return client;
   }
 

@@ -95,10 +95,10 @@ class MqueueEndToEndTest {
     }
     client.send("exit");
     assertEquals(0, client.waitFor(WAIT), client::transcript);
-    assertEquals(List.of("ok", "ok: total 5", "ok: total 12", "sum: 12", "ok: total 3", "sum: 3"),
+    assertEquals(List.of("ok: not a number, total unchanged", "ok: total 5", "ok: total 12", "sum: 12", "ok: total 3", "sum: 3"),
         client.stdout().subList(1, 7), client::transcript);
     assertTrue(server.awaitOut("client 2 connected", WAIT).contains("transport=mqueue"));
-    server.awaitOut("[client 2] hello world", WAIT);
+    server.awaitOut("[client 2 pid " + client.pid() + "] hello world", WAIT);
     server.awaitOut("client 2 disconnected", WAIT);
   }
 
@@ -110,8 +110,20 @@ class MqueueEndToEndTest {
     String row = list.awaitOut("mqueue ", WAIT);
     assertTrue(row.matches("mqueue\\s+3\\s+available\\s+.*fdipc-transport-mqueue-.*\\.jar"), row);
     String capacity = list.awaitOut("mqueue capacity: ", WAIT);
-    assertTrue(capacity.matches("mqueue capacity: about \\d+ clients? \\(RLIMIT_MSGQUEUE .*"
-        + "165760 per client: 2 queues of 10 x 8192 bytes.*raise with ulimit -q\\)"), capacity);
+    // Queues sized to the budget left: dozens of clients, not the four of 10 x 8192 bytes.
+    assertTrue(capacity.matches("mqueue capacity: about \\d+ clients \\(RLIMIT_MSGQUEUE .*"
+        + "2 queues per client of 10 x \\d+ bytes now.*fix the size with mqueue.msg-size\\)"),
+        capacity);
+
+    // The capacity follows the options given with the listing, as a server's would.
+    Proc fixed = Proc.start("server", List.of("--list-transports", "--transport-option",
+        "mqueue.msg-size=8192"), Map.of());
+    procs.add(fixed);
+    assertEquals(0, fixed.waitFor(WAIT), fixed::transcript);
+    String fixedCapacity = fixed.awaitOut("mqueue capacity: ", WAIT);
+    assertTrue(fixedCapacity.matches("mqueue capacity: about \\d+ clients? \\(RLIMIT_MSGQUEUE .*"
+        + "165760 per client: 2 queues of 10 x 8192 bytes.*raise with ulimit -q\\)"),
+        fixedCapacity);
 
     Proc lowered = Proc.startRaw("server", List.of("bash", "-c", "ulimit -q " + TWO_CLIENTS
         + " && exec \"$0\" --list-transports", Proc.ROOT.resolve("bin/server").toString()),
@@ -119,7 +131,7 @@ class MqueueEndToEndTest {
     procs.add(lowered);
     assertEquals(0, lowered.waitFor(WAIT), lowered::transcript);
     assertTrue(lowered.awaitOut("mqueue capacity: ", WAIT).startsWith(
-        "mqueue capacity: about 2 clients (RLIMIT_MSGQUEUE 400000 bytes per user"),
+        "mqueue capacity: about 31 clients (RLIMIT_MSGQUEUE 400000 bytes per user"),
         lowered::transcript);
 
     // No room at all is a limit, not a missing feature: still available, with no capacity.
@@ -139,7 +151,9 @@ class MqueueEndToEndTest {
    */
   @Test
   void clientsBeyondCapacityGetTheLimitOrTheirNextTransport() throws Exception {
-    Proc server = server(TWO_CLIENTS, "--transport=mqueue,pipe");
+    // A fixed message size: queues sized to the budget left would fit dozens of clients.
+    Proc server = server(TWO_CLIENTS, "--transport=mqueue,pipe", "--transport-option",
+        "mqueue.msg-size=8192");
     Proc first = client("1", "--transport=mqueue");
     first.awaitOut("via mqueue", WAIT);
     Proc second = client("2", "--transport=mqueue");
@@ -148,8 +162,8 @@ class MqueueEndToEndTest {
     Proc refused = client("3", "--transport=mqueue");
     assertEquals(4, refused.waitFor(WAIT), refused::transcript);
     String err = refused.awaitErr("no transport could be negotiated", WAIT);
-    assertTrue(err.contains("mqueue: could not be created (mq_open(..) failed with error(24): "
-        + "Too many open files; RLIMIT_MSGQUEUE is 400000 bytes for the server's user"), err);
+    assertTrue(err.contains("mqueue: could not be created (RLIMIT_MSGQUEUE is full: it is 400000 "
+        + "bytes for the server's user"), err);
     assertTrue(err.contains("this server holds 4 queues (331520 bytes)"), err);
     assertTrue(err.contains("raise the limit with ulimit -q BYTES"), err);
     assertEquals(1, refused.stderr().size(), refused::transcript);

@@ -62,6 +62,8 @@ final class Proc implements AutoCloseable {
     pb.environment().remove("CLASSPATH");
     Files.createDirectories(NO_PLUGINS);
     pb.environment().put("FDIPC_PLUGINS", NO_PLUGINS.toString());
+    // The reactor built the jars for this run; a source edited meanwhile is not this run's.
+    pb.environment().put("FDIPC_NO_STALE_CHECK", "1");
     pb.environment().putAll(env);
     return new Proc(name, pb.start());
   }
@@ -97,6 +99,13 @@ final class Proc implements AutoCloseable {
   /** Waits for a stdout line containing {@code text} and returns it. */
   String awaitOut(String text, Duration timeout) throws InterruptedException {
     return await(out, l -> l.contains(text), "stdout line containing '" + text + "'", timeout);
+  }
+
+  /** Waits for a stdout line that matches {@code regex} whole and returns it. */
+  String awaitOutMatching(String regex, Duration timeout) throws InterruptedException {
+    java.util.regex.Pattern p = java.util.regex.Pattern.compile(regex);
+    return await(out, l -> p.matcher(l).matches(), "stdout line matching '" + regex + "'",
+        timeout);
   }
 
   /** Waits for a stderr line containing {@code text} and returns it. */

@@ -78,7 +78,7 @@ class SlowReaderTest {
     flood.awaitOut("stage: flood", WAIT);
     // The server's replies fill the client's pipe; its handler then waits in send for good, as
     // the send timeout is off. Shutdown's goodbye must still end that session at once.
-    server.awaitOut("[client 7] 1", WAIT);
+    server.awaitOutMatching("\\[client 7 pid \\d+\\] 1", WAIT);
     server.signal("TERM");
     assertEquals(0, server.waitFor(WAIT), server::transcript);
     server.awaitOut("client 7 disconnected", WAIT);

@@ -1,14 +1,20 @@
 package dev.fdipc.server;
 
+import java.nio.charset.StandardCharsets;
 import java.util.regex.Pattern;
 
 /**
  * The server's side of one client's conversation: every line is acknowledged, integers add up to a
  * running total, {@code END} answers with the total and resets it, {@code DOWN} asks the server to
  * shut down and is honoured only for the server's own user.
+ *
+ * <p>A reply never repeats more than {@link #ECHO_MAX} characters of what the client sent: a
+ * maximal message must get a reply that fits in the same maximum, or the session would die on it.
  */
 final class Conversation {
   private static final Pattern INTEGER = Pattern.compile("[+-]?[0-9]+");
+  /** The most characters of a client's line that a reply repeats. */
+  static final int ECHO_MAX = 40;
 
   private final long serverUid;
   private long total;
@@ -49,7 +55,7 @@ final class Conversation {
       try {
         value = Long.parseLong(t);
       } catch (NumberFormatException e) {
-        return Reply.of("error: " + t + " does not fit in a 64-bit integer; not added, total "
+        return Reply.of("error: " + echo(t) + " does not fit in a 64-bit integer; not added, total "
             + total);
       }
       try {
@@ -60,7 +66,20 @@ final class Conversation {
       }
       return Reply.of("ok: total " + total);
     }
-    return Reply.of("ok");
+    return Reply.of("ok: not a number, total unchanged");
+  }
+
+  /** {@code text}, or its start and its length when it is longer than {@link #ECHO_MAX}. */
+  static String echo(String text) {
+    if (text.length() <= ECHO_MAX) {
+      return text;
+    }
+    int cut = ECHO_MAX;
+    if (Character.isHighSurrogate(text.charAt(cut - 1))) {
+      cut--;
+    }
+    return text.substring(0, cut) + "… (" + text.getBytes(StandardCharsets.UTF_8).length
+        + " bytes)";
   }
 
   /** The running total. */

@@ -56,9 +56,11 @@ final class ConversationHandler implements MessageHandler {
     // server's terminal.
     String text = new String(m, StandardCharsets.UTF_8);
     long id = session.clientId();
-    out.println("[client " + id + "] " + Wire.printable(text));
+    out.println("[client " + id + " pid " + session.peer().pid() + "] "
+        + LogText.cut(Wire.printable(text), m.length));
     Conversation.Reply reply = state.conversation.onLine(text, session.peer().uid());
-    ByteBuffer answer = ByteBuffer.wrap(reply.text().getBytes(StandardCharsets.UTF_8));
+    ByteBuffer answer = ByteBuffer.wrap(fit(reply.text().getBytes(StandardCharsets.UTF_8),
+        session.maxMessageSize()));
     if (!state.unsent.isEmpty() || !session.send(answer)) {
       state.unsent.add(answer);
     }
@@ -79,4 +81,19 @@ final class ConversationHandler implements MessageHandler {
 
   // "disconnected" is printed by the server's listener once the session has released its kernel
   // objects, not in closed(): the channel is still open then.
+
+  /**
+   * {@code reply}, cut to {@code max} bytes: the client may have agreed a maximum smaller than a
+   * reply (even one byte), and a reply that does not fit would end the session.
+   */
+  static byte[] fit(byte[] reply, int max) {
+    if (reply.length <= max) {
+      return reply;
+    }
+    int n = max;
+    while (n > 0 && (reply[n] & 0xC0) == 0x80) { // do not cut a UTF-8 sequence in two
+      n--;
+    }
+    return java.util.Arrays.copyOf(reply, n);
+  }
 }

@@ -34,7 +34,7 @@ import picocli.CommandLine.Option;
 public final class ServerMain implements Callable<Integer> {
   @Option(names = "--socket", paramLabel = "PATH",
       description = "Socket path. Default: $FDIPC_SOCKET, else $XDG_RUNTIME_DIR/fdipc.sock, else "
-          + "/tmp/fdipc-<uid>.sock.")
+          + "/tmp/fdipc-<uid>/fdipc.sock.")
   private Path socket;
 
   @Option(names = "--transport", split = ",", paramLabel = "NAME",
@@ -99,9 +99,18 @@ public final class ServerMain implements Callable<Integer> {
   private final PrintStream out = System.out;
   private final PrintStream err = System.err;
 
+  static final UsageErrors USAGE = new UsageErrors("server", java.util.Map.of(
+      "--max-message-size", "an integer from 1 to " + FdipcDefaults.MAX_MESSAGE_SIZE_LIMIT,
+      "--transport-option", "<transport>.<option>=<value>, such as memfd.ring-size=1048576",
+      "--allow-uid", "a uid, an integer from 0 to 4294967294",
+      "--allow-gid", "a gid, an integer from 0 to 4294967294",
+      "--max-connections-per-uid", "a whole number, at least 1",
+      "--max-pending-handshakes", "a whole number, at least 1"));
+
   /** Runs the command and exits with its status. */
   public static void main(String[] args) {
     CommandLine cl = new CommandLine(new ServerMain());
+    cl.setParameterExceptionHandler(USAGE);
     cl.setExecutionExceptionHandler((e, cmd, parsed) -> {
       System.err.println("server: " + e);
       if (((ServerMain) cmd.getCommand()).debug) {
@@ -119,11 +128,23 @@ public final class ServerMain implements Callable<Integer> {
       for (String w : registry.warnings()) {
         err.println("warning: " + w);
       }
+      String usage = checkArguments(registry);
+      if (usage == null) {
+        usage = checkTransportOptions(registry); // so that each capacity reflects them
+      }
+      if (usage != null) {
+        return USAGE.print(new java.io.PrintWriter(err, true), usage);
+      }
       list(registry);
       return 0;
     }
+    String usage = checkArguments(registry);
+    if (usage != null) {
+      return USAGE.print(new java.io.PrintWriter(err, true), usage);
+    }
     CountDownLatch stop = new CountDownLatch(1);
     long uid = FdipcDefaults.currentUid();
+    RefusalLog refusals = new RefusalLog(out, System::nanoTime);
     FdipcServer.Builder builder = FdipcServer.builder()
         .socket(socket)
         .registry(registry)
@@ -131,18 +152,20 @@ public final class ServerMain implements Callable<Integer> {
         .listener(new ServerListener() {
           @Override
           public void refused(PeerCredentials peer, String reason) {
-            out.println("refused: " + reason + (peer == null ? "" : " (pid " + peer.pid()
-                + ", uid " + peer.uid() + ")"));
+            refusals.refused(peer, reason);
           }
 
           @Override
           public void sessionEnded(dev.fdipc.ClientSession session) {
-            out.println("client " + session.clientId() + " disconnected");
+            out.println("client " + session.clientId() + " disconnected (pid "
+                + session.peer().pid() + ")");
           }
 
           @Override
           public void warning(String message, Throwable cause) {
-            err.println("warning: " + message);
+            // Long enough for a plugin's stack of causes; short enough that no client can
+            // flood the log through a warning that quotes what it sent.
+            err.println("warning: " + LogText.cut(message, message.length(), LogText.WARNING_MAX));
             if (debug && cause != null) {
               cause.printStackTrace();
             }
@@ -168,8 +191,7 @@ public final class ServerMain implements Callable<Integer> {
       transportOptions.forEach(builder::option);
       server = builder.start();
     } catch (IllegalArgumentException e) {
-      err.println("server: " + e.getMessage());
-      return 2;
+      return USAGE.print(new java.io.PrintWriter(err, true), e.getMessage());
     } catch (IOException e) {
       err.println("server: " + e.getMessage());
       if (debug) {
@@ -178,16 +200,78 @@ public final class ServerMain implements Callable<Integer> {
       return 1;
     }
     Signals.onInterruptOrTerminate(stop::countDown);
+    java.util.concurrent.ScheduledExecutorService timer =
+        java.util.concurrent.Executors.newSingleThreadScheduledExecutor(r -> {
+          Thread t = new Thread(r, "refusal-summary");
+          t.setDaemon(true);
+          return t;
+        });
+    timer.scheduleAtFixedRate(refusals::flushIfDue, 1, 1, java.util.concurrent.TimeUnit.SECONDS);
     // Nothing this process holds may leak into a program some native code runs: see CloseOnExec.
     CloseOnExec.markAll();
     out.println("fdipc server ready on " + server.socketPath() + " (pid "
         + ProcessHandle.current().pid() + "); transports: "
         + String.join(", ", server.offeredTransports()));
     stop.await();
+    timer.shutdownNow();
+    refusals.flush();
     out.println("shutting down: saying goodbye to " + server.sessionCount() + " client(s)");
     server.close();
     out.println("server stopped; removed " + server.socketPath());
     return 0;
+  }
+
+  /**
+   * What is wrong with the command line beyond what picocli checks, or {@code null}: a transport
+   * listed twice, an option for a transport that does not exist (a typo would go unnoticed), an
+   * out-of-range size named by its flag rather than by the builder's property.
+   */
+  private String checkArguments(TransportRegistry registry) {
+    if (maxMessageSize != null && (maxMessageSize < 1
+        || maxMessageSize > FdipcDefaults.MAX_MESSAGE_SIZE_LIMIT)) {
+      return USAGE.invalid("--max-message-size", maxMessageSize);
+    }
+    if (transports != null) {
+      java.util.Set<String> seen = new java.util.HashSet<>();
+      for (String t : transports) {
+        if (!seen.add(t)) {
+          return "invalid --transport '" + String.join(",", transports) + "': " + t
+              + " is listed twice; list each transport once";
+        }
+      }
+    }
+    for (String key : transportOptions.keySet()) {
+      int dot = key.indexOf('.');
+      if (dot <= 0 || dot == key.length() - 1) {
+        return USAGE.invalid("--transport-option", key + "=" + transportOptions.get(key));
+      }
+      String t = key.substring(0, dot);
+      if (registry.lookup(t).isEmpty()) {
+        return "invalid --transport-option '" + key + "=" + transportOptions.get(key)
+            + "': there is no transport '" + t + "' (known: " + String.join(", ",
+            registry.all().stream().map(TransportInfo::name).toList()) + ")";
+      }
+    }
+    return null;
+  }
+
+  /** Lets every available transport check the options, as a starting server does. */
+  private String checkTransportOptions(TransportRegistry registry) {
+    dev.fdipc.spi.TransportSettings settings = new dev.fdipc.spi.TransportSettings(
+        maxMessageSize == null ? FdipcDefaults.MAX_MESSAGE_SIZE : maxMessageSize,
+        transportOptions);
+    for (TransportInfo t : registry.all()) {
+      if (t.isAvailable()) {
+        try {
+          t.provider().checkOptions(settings);
+        } catch (IllegalArgumentException e) {
+          return t.name() + ": " + e.getMessage();
+        } catch (RuntimeException | LinkageError e) { // a plugin's bug must not break the listing
+          err.println("warning: " + t.name() + ": checking its options failed: " + e);
+        }
+      }
+    }
+    return null;
   }
 
   /** Parses {@code 500ms}, {@code 10s}, {@code 2m} or a plain number of seconds. */

@@ -73,6 +73,62 @@ record MqueueLimits(long msgMax, long msgsizeMax, long queuesMax, long rlimit, l
   }
 
   /**
+   * The {@code RLIMIT_MSGQUEUE} bytes left to this process after {@code heldBytes}, or -1 if the
+   * limit is unlimited or unknown. Queues of the same user in other processes count too, unseen.
+   */
+  long bytesLeft(long heldBytes) {
+    return rlimit == UNLIMITED || rlimit == UNKNOWN ? -1 : Math.max(0, rlimit - heldBytes);
+  }
+
+  /**
+   * How many more clients fit when each new client's queues are sized to the budget left
+   * ({@link QueueSizes#forBudget}): the clients are counted one by one, as they would be created.
+   */
+  long clientsThatFitSizedToBudget(QueueSizes sizes, long heldBytes, long heldQueues) {
+    if (bytesLeft(heldBytes) < 0) {
+      return clientsThatFit(sizes, heldBytes, heldQueues);
+    }
+    long held = heldBytes;
+    long queues = heldQueues;
+    long n = 0;
+    while (clientsThatFit(sizes.forBudget(bytesLeft(held)), held, queues) > 0) {
+      held += 2 * sizes.forBudget(bytesLeft(held)).charge();
+      queues += 2;
+      n++;
+    }
+    return n;
+  }
+
+  /**
+   * Like {@link #describeCapacity}, for queues sized to the budget left: {@code about 46 clients
+   * (RLIMIT_MSGQUEUE 819200 bytes per user; queues of 10 x 2048 bytes now, smaller as it fills, down
+   * to 10 x 512 bytes; ...)}.
+   */
+  String describeCapacitySizedToBudget(QueueSizes sizes, long heldBytes, long heldQueues) {
+    if (bytesLeft(heldBytes) < 0) {
+      return describeCapacity(sizes, heldBytes, heldQueues);
+    }
+    long n = clientsThatFitSizedToBudget(sizes, heldBytes, heldQueues);
+    QueueSizes now = sizes.forBudget(bytesLeft(heldBytes));
+    QueueSizes least = sizes.forBudget(0);
+    StringBuilder sb = new StringBuilder();
+    sb.append("about ").append(n).append(n == 1 ? " client" : " clients")
+        .append(" (RLIMIT_MSGQUEUE ").append(rlimitText()).append(" per user; 2 queues per client ")
+        .append("of ").append(now).append(" now");
+    if (!least.equals(now)) {
+      sb.append(", smaller as it fills, down to ").append(least);
+    }
+    sb.append("; queues_max ").append(queuesMax < 0 ? "unknown" : queuesMax);
+    if (heldQueues > 0) {
+      sb.append("; this process holds ").append(heldQueues).append(" queues, ").append(heldBytes)
+          .append(" bytes");
+    }
+    sb.append("; other queues of the same user count too; raise with ulimit -q, or fix the size "
+        + "with ").append(QueueSizes.MESSAGE_SIZE).append(")");
+    return sb.toString();
+  }
+
+  /**
    * One line for {@code server --list-transports}, such as {@code about 4 clients (RLIMIT_MSGQUEUE
    * 819200 bytes per user, 165760 per client: 2 queues of 10 x 8192 bytes, ...)}.
    */
@@ -112,7 +168,8 @@ record MqueueLimits(long msgMax, long msgsizeMax, long queuesMax, long rlimit, l
           return "this process has " + open + " descriptors open, RLIMIT_NOFILE is " + nofile[0]
               + ": raise it with ulimit -n, or close clients";
         }
-        return "RLIMIT_MSGQUEUE is " + rlimitText() + " for the server's user and a queue of "
+        return "RLIMIT_MSGQUEUE is full: it is " + rlimitText()
+            + " for the server's user and a queue of "
             + sizes + " is charged " + sizes.charge() + " bytes (" + 2 * sizes.charge()
             + " per client); this server holds " + heldQueues + " queues (" + heldBytes
             + " bytes) and every other queue of the same user counts too: raise the limit with "

@@ -30,7 +30,9 @@ import java.util.Map;
  * <p><b>Sizes and limits.</b> Each queue holds 10 messages of 8192 bytes unless the server's
  * options {@code mqueue.max-messages} and {@code mqueue.msg-size} say otherwise; a message longer
  * than a queue's message size is split into fragments. The kernel charges each queue to the
- * server's user ({@code RLIMIT_MSGQUEUE}, 819,200 bytes by default: 4 clients of 165,760 bytes);
+ * server's user ({@code RLIMIT_MSGQUEUE}, 819,200 bytes by default). Unless {@code mqueue.msg-size} is set, a
+ * new client's queues are sized to the budget left (see {@link QueueSizes#forBudget}): 46 clients
+ * fit in the default limit instead of 4;
  * {@link #capacity()} says how many more fit, and a queue that cannot be created fails with a
  * message that names the limit, its value and how to raise it, so that the server can offer the
  * client's next transport.
@@ -42,6 +44,9 @@ public final class MqueueTransportProvider implements TransportProvider {
 
   /** The version of the fragment format, sent as the parameter {@code version}. */
   static final String VERSION = "1";
+
+  /** The options last checked by {@link #checkOptions}: the server's, for {@link #capacity()}. */
+  private volatile TransportSettings configured;
 
   /** Public no-arg constructor for {@link java.util.ServiceLoader}. */
   public MqueueTransportProvider() {}
@@ -74,7 +79,14 @@ public final class MqueueTransportProvider implements TransportProvider {
   public String capacity() {
     try {
       MqueueLimits limits = MqueueLimits.read();
-      return limits.describeCapacity(Defaults.SIZES, HeldQueues.bytes(), HeldQueues.queues());
+      TransportSettings configured = this.configured;
+      QueueSizes sizes = configured == null ? Defaults.SIZES
+          : QueueSizes.from(configured, Defaults.SIZES);
+      if (configured != null && configured.options().containsKey(QueueSizes.MESSAGE_SIZE)) {
+        return limits.describeCapacity(sizes, HeldQueues.bytes(), HeldQueues.queues());
+      }
+      return limits.describeCapacitySizedToBudget(sizes, HeldQueues.bytes(),
+          HeldQueues.queues());
     } catch (RuntimeException | LinkageError e) {
       return "unknown (" + e + ")";
     }
@@ -91,6 +103,7 @@ public final class MqueueTransportProvider implements TransportProvider {
    */
   public void checkOptions(TransportSettings settings) {
     QueueSizes.from(settings, Defaults.SIZES);
+    configured = settings; // what capacity() describes from now on
   }
 
   @Override
@@ -101,6 +114,9 @@ public final class MqueueTransportProvider implements TransportProvider {
       sizes = QueueSizes.from(settings, Defaults.SIZES);
     } catch (IllegalArgumentException e) {
       throw new IOException(e.getMessage(), e);
+    }
+    if (!settings.options().containsKey(QueueSizes.MESSAGE_SIZE)) {
+      sizes = sizes.forBudget(MqueueLimits.read().bytesLeft(HeldQueues.bytes()));
     }
     List<Fd> opened = new ArrayList<>(6);
     try {

@@ -39,6 +39,17 @@ record QueueSizes(int maxMessages, int messageSize) {
   /** {@code HARD_MSGMAX}: the kernel refuses more messages per queue even to root. */
   static final int HARD_MAX_MESSAGES = 65536;
 
+  /**
+   * Unless {@code mqueue.msg-size} is set, a new client's two queues take at most this fraction
+   * (1/N) of the {@code RLIMIT_MSGQUEUE} bytes left: the message size halves as the budget
+   * shrinks, so that many clients fit (46 under the default 819,200 bytes, the first ones with
+   * 2048-byte messages) instead of four of 8192 bytes. The channel fragments, so only speed
+   * changes.
+   */
+  static final int BUDGET_SHARE = 16;
+  /** The message size budget sizing never goes below; below it a queue is not created at all. */
+  static final int BUDGET_FLOOR_MESSAGE_SIZE = 512;
+
   private static final int MQ_PRIO_MAX = 32768;
   /** {@code sizeof(struct msg_msg)}: list_head, m_type, m_ts, next, security. */
   private static final long MSG_MSG = 6L * Native.POINTER_SIZE;
@@ -100,6 +111,24 @@ record QueueSizes(int maxMessages, int messageSize) {
     } catch (NumberFormatException e) {
       throw new IllegalArgumentException(key + "=" + value + " is not a number", e);
     }
+  }
+
+  /**
+   * This shape with its message size halved until two such queues take at most
+   * 1/{@link #BUDGET_SHARE} of {@code bytesLeft}, but not below
+   * {@link #BUDGET_FLOOR_MESSAGE_SIZE} (or this size, if smaller); this shape itself when the
+   * budget is unknown or unlimited ({@code bytesLeft < 0}).
+   */
+  QueueSizes forBudget(long bytesLeft) {
+    if (bytesLeft < 0) {
+      return this;
+    }
+    int floor = Math.min(messageSize, BUDGET_FLOOR_MESSAGE_SIZE);
+    QueueSizes q = this;
+    while (q.messageSize > floor && 2 * q.charge() > bytesLeft / BUDGET_SHARE) {
+      q = new QueueSizes(maxMessages, Math.max(floor, q.messageSize / 2));
+    }
+    return q;
   }
 
   /** Bytes the kernel charges to the creator's {@code RLIMIT_MSGQUEUE} for one such queue. */

@@ -90,8 +90,31 @@ final class Queues {
 
   /** The exception for a failed call, with what the limits say about it. */
   static NativeIoException failure(String call, int errno, QueueSizes sizes) {
-    return new NativeIoException(call, errno,
-        MqueueLimits.read().explain(errno, sizes, HeldQueues.bytes(), HeldQueues.queues()));
+    String hint = MqueueLimits.read().explain(errno, sizes, HeldQueues.bytes(),
+        HeldQueues.queues());
+    if (errno == MqNative.EMFILE && hint != null && hint.startsWith("RLIMIT_MSGQUEUE")) {
+      return new RlimitMsgqueueFull(call, errno, hint);
+    }
+    return new NativeIoException(call, errno, hint);
+  }
+
+  /**
+   * mq_open's EMFILE when the cause is {@code RLIMIT_MSGQUEUE}: the message leads with the limit,
+   * since "Too many open files" sends the reader after the wrong one.
+   */
+  static final class RlimitMsgqueueFull extends NativeIoException {
+    private final String message;
+
+    RlimitMsgqueueFull(String call, int errno, String hint) {
+      super(call, errno, hint);
+      this.message = hint + " (" + call + "(..) failed with error(" + errno + "), EMFILE, which "
+          + "the kernel also returns for this limit)";
+    }
+
+    @Override
+    public String getMessage() {
+      return message;
+    }
   }
 
   /**

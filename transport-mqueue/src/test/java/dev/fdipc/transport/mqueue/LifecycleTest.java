@@ -38,6 +38,13 @@ import org.junit.jupiter.api.Timeout;
 @Timeout(value = 60, unit = TimeUnit.SECONDS,
     threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
 class LifecycleTest {
+  /**
+   * The kernel's default message size, fixed: these tests count fragments of 8192-byte messages
+   * and queue more than a queue sized to the RLIMIT_MSGQUEUE budget would hold.
+   */
+  private static final Map<String, String> KERNEL_DEFAULT_SIZE =
+      Map.of(QueueSizes.MESSAGE_SIZE, Integer.toString(QueueSizes.DEFAULT_MESSAGE_SIZE));
+
   private static final int MAX = 1 << 20;
 
   private final ExecutorService executor = Executors.newCachedThreadPool(r -> {
@@ -89,7 +96,7 @@ class LifecycleTest {
     List<DirectPair> pairs = new ArrayList<>();
     try {
       for (int i = 0; i < 3; i++) {
-        pairs.add(DirectPair.open(MAX, Map.of()));
+        pairs.add(DirectPair.open(MAX, KERNEL_DEFAULT_SIZE));
       }
       Set<String> during = MqueueFs.names();
       during.removeAll(before);
@@ -177,7 +184,7 @@ class LifecycleTest {
 
   @Test
   void shouldDrainThenEndTheStreamWhenCoreReportsTheControlConnectionGone() throws Exception {
-    try (DirectPair p = DirectPair.open(MAX, Map.of())) {
+    try (DirectPair p = DirectPair.open(MAX, KERNEL_DEFAULT_SIZE)) {
       Future<byte[]> waiting = executor.submit(() -> p.client.receive());
       assertThrows(java.util.concurrent.TimeoutException.class,
           () -> waiting.get(100, TimeUnit.MILLISECONDS));
@@ -191,7 +198,7 @@ class LifecycleTest {
 
   @Test
   void shouldDeliverWhatWasQueuedBeforePeerGoneThenEndOfStream() throws Exception {
-    try (DirectPair p = DirectPair.open(MAX, Map.of())) {
+    try (DirectPair p = DirectPair.open(MAX, KERNEL_DEFAULT_SIZE)) {
       p.client.send("a".getBytes(StandardCharsets.UTF_8));
       p.client.send(new byte[50_000]); // 7 fragments: 9 of the queue's 10 places in all
       p.client.send("c".getBytes(StandardCharsets.UTF_8));
@@ -205,7 +212,7 @@ class LifecycleTest {
 
   @Test
   void shouldEndTheStreamAfterAFullQueueWhenThePeerCloses() throws Exception {
-    try (DirectPair p = DirectPair.open(MAX, Map.of())) {
+    try (DirectPair p = DirectPair.open(MAX, KERNEL_DEFAULT_SIZE)) {
       for (int i = 0; i < QueueSizes.DEFAULT_MAX_MESSAGES; i++) {
         p.server.send(new byte[] {(byte) i});
       }
@@ -219,7 +226,7 @@ class LifecycleTest {
 
   @Test
   void shouldFailASenderBlockedOnAFullQueueWhenTheReceiverCloses() throws Exception {
-    try (DirectPair p = DirectPair.open(MAX, Map.of())) {
+    try (DirectPair p = DirectPair.open(MAX, KERNEL_DEFAULT_SIZE)) {
       for (int i = 0; i < QueueSizes.DEFAULT_MAX_MESSAGES; i++) {
         p.client.send(new byte[] {(byte) i});
       }

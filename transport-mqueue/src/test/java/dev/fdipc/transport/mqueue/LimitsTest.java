@@ -119,7 +119,8 @@ class LimitsTest {
     assertTrue(DEFAULTS.explain(MqNative.ENOSYS, KERNEL_DEFAULT, 0, 0)
         .contains("CONFIG_POSIX_MQUEUE"));
     String emfile = DEFAULTS.explain(MqNative.EMFILE, KERNEL_DEFAULT, 165_760, 2);
-    assertTrue(emfile.startsWith("RLIMIT_MSGQUEUE is 819200 bytes for the server's user and a "
+    assertTrue(emfile.startsWith("RLIMIT_MSGQUEUE is full: it is 819200 bytes for the server's "
+        + "user and a "
         + "queue of 10 x 8192 bytes is charged 82880 bytes (165760 per client); this server holds "
         + "2 queues (165760 bytes)"), emfile);
     assertTrue(emfile.contains("ulimit -q BYTES"), emfile);
@@ -165,16 +166,72 @@ class LimitsTest {
       assertEquals(0, MqNative.setrlimit(MqNative.RLIMIT_MSGQUEUE, KERNEL_DEFAULT.charge(),
           saved[1]));
       NativeIoException e = assertThrows(NativeIoException.class,
-          () -> p.createServer(TransportSettings.of(1 << 20)));
+          () -> p.createServer(new TransportSettings(1 << 20,
+              Map.of(QueueSizes.MESSAGE_SIZE, "8192")))); // a fixed size: no budget sizing
       assertEquals("mq_open", e.call());
       assertEquals(MqNative.EMFILE, e.errno());
-      assertTrue(e.getMessage().startsWith("mq_open(..) failed with error(24): Too many open "
-          + "files; RLIMIT_MSGQUEUE is " + KERNEL_DEFAULT.charge() + " bytes for the server's "
-          + "user"), e.getMessage());
+      // The limit first: EMFILE's "Too many open files" would send the reader after RLIMIT_NOFILE.
+      assertTrue(e.getMessage().startsWith("RLIMIT_MSGQUEUE is full: it is "
+          + KERNEL_DEFAULT.charge() + " bytes for the server's user"), e.getMessage());
+      assertTrue(e.getMessage().endsWith("(mq_open(..) failed with error(24), EMFILE, which the "
+          + "kernel also returns for this limit)"), e.getMessage());
       assertTrue(e.getMessage().contains("raise the limit with ulimit -q BYTES"), e.getMessage());
       assertEquals(before, FdCount.count(), "descriptors left open by the failed creation");
+      // Sized to the budget, smaller queues would still fit; with the size fixed by the server's
+      // option, which capacity() reflects once the options are checked, none does.
+      assertTrue(p.capacity().startsWith("about 6 clients"), p.capacity());
+      p.checkOptions(new TransportSettings(1 << 20, Map.of(QueueSizes.MESSAGE_SIZE, "8192")));
       assertTrue(p.capacity().startsWith("about 0 clients"), p.capacity());
     } finally {
+      MqNative.setrlimit(MqNative.RLIMIT_MSGQUEUE, saved[0], saved[1]);
+    }
+  }
+
+  @Test
+  void shouldSizeQueuesToTheBudgetLeftSoThatThirtyTwoClientsFitTheDefaultLimit() {
+    QueueSizes first = KERNEL_DEFAULT.forBudget(DEFAULTS.bytesLeft(0));
+    assertEquals(new QueueSizes(10, 2048), first, "a 16th of 819200 bytes for the first client");
+    assertEquals(new QueueSizes(10, QueueSizes.BUDGET_FLOOR_MESSAGE_SIZE),
+        KERNEL_DEFAULT.forBudget(0), "never below the floor");
+    assertEquals(KERNEL_DEFAULT, KERNEL_DEFAULT.forBudget(-1), "unlimited: the configured shape");
+    assertEquals(KERNEL_DEFAULT, KERNEL_DEFAULT.forBudget(100L << 20), "room: the configured shape");
+    long n = DEFAULTS.clientsThatFitSizedToBudget(KERNEL_DEFAULT, 0, 0);
+    assertTrue(n >= 32, n + " clients");
+    assertTrue(DEFAULTS.describeCapacitySizedToBudget(KERNEL_DEFAULT, 0, 0).startsWith("about " + n
+        + " clients (RLIMIT_MSGQUEUE 819200 bytes per user; 2 queues per client of 10 x 2048 "
+        + "bytes now, smaller as it fills, down to 10 x 512 bytes"),
+        DEFAULTS.describeCapacitySizedToBudget(KERNEL_DEFAULT, 0, 0));
+  }
+
+  /**
+   * 32 clients' queues really created under the default RLIMIT_MSGQUEUE, lowered in this process
+   * as any user can (the soft limit), whatever the machine's own limit.
+   */
+  @Test
+  void shouldCreateThirtyTwoClientsUnderTheDefaultRlimit() throws IOException {
+    long[] saved = MqNative.getrlimit(MqNative.RLIMIT_MSGQUEUE);
+    Assumptions.assumeTrue(saved[1] == MqueueLimits.UNLIMITED || saved[1] >= 819_200,
+        "the hard RLIMIT_MSGQUEUE is below the default");
+    MqueueTransportProvider p = new MqueueTransportProvider();
+    p.unavailabilityCause();
+    java.util.List<dev.fdipc.spi.ServerEnd> ends = new java.util.ArrayList<>();
+    try {
+      assertEquals(0, MqNative.setrlimit(MqNative.RLIMIT_MSGQUEUE, 819_200, saved[1]));
+      for (int i = 0; i < 32; i++) {
+        try {
+          ends.add(p.createServer(TransportSettings.of(1 << 20)));
+        } catch (NativeIoException e) {
+          Assumptions.assumeTrue(i > 0 || e.errno() != MqNative.EMFILE,
+              "another process of this user holds message queues");
+          throw new AssertionError("client " + (i + 1) + " of 32: " + e.getMessage(), e);
+        }
+      }
+      assertTrue(p.capacity().startsWith("about "), p.capacity());
+    } finally {
+      for (dev.fdipc.spi.ServerEnd e : ends) {
+        e.channel().close();
+        Fd.closeAll(e.clientFds());
+      }
       MqNative.setrlimit(MqNative.RLIMIT_MSGQUEUE, saved[0], saved[1]);
     }
   }
