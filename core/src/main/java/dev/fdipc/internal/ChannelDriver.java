@@ -161,11 +161,16 @@ public final class ChannelDriver implements Reactor.Handler {
   /**
    * Sends {@code message} without blocking. Loop thread only.
    *
+   * @throws dev.fdipc.MessageTooLargeException if it exceeds the channel's maximum
+   *
    * @return true if the channel took it (whole, or the rest is kept and sent when there is room);
    *     false if an earlier message is still kept: nothing was taken, {@link Callbacks#writable()}
    *     follows
    */
   public boolean send(ByteBuffer message) throws IOException {
+    if (message.remaining() > channel.maxMessageSize()) {
+      throw new dev.fdipc.MessageTooLargeException(message.remaining(), channel.maxMessageSize());
+    }
     if (kept != null) {
       return false;
     }

@@ -2,7 +2,6 @@ package dev.fdipc.internal;
 
 import dev.fdipc.ChannelHandler;
 import dev.fdipc.EventChannel;
-import dev.fdipc.MessageTooLargeException;
 import dev.fdipc.PeerClosedException;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -60,9 +59,6 @@ public final class ClientEventChannel implements EventChannel {
     }
     if (closed) {
       throw new PeerClosedException(transport() + ": the connection is closed; message not sent");
-    }
-    if (message.remaining() > maxMessageSize()) {
-      throw new MessageTooLargeException(message.remaining(), maxMessageSize());
     }
     return driver.send(message);
   }

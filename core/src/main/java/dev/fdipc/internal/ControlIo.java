@@ -12,10 +12,11 @@ import java.net.SocketException;
 import java.util.List;
 
 /**
- * Non-blocking control-socket I/O on raw descriptors for one event loop: {@code recvmsg(2)} that
- * refuses fds, {@code sendmsg(2)} that attaches them, and {@code SO_PEERCRED}. One instance per
- * loop thread, so the native scratch memory (about 5 KiB) is shared by every connection the loop
- * serves instead of being held by each. Not thread-safe: loop thread only.
+ * Non-blocking control-socket I/O on raw descriptors: {@code recvmsg(2)} that refuses fds,
+ * {@code sendmsg(2)} that attaches them, and {@code SO_PEERCRED}. One instance per loop thread, so
+ * the native scratch memory (about 5 KiB) is shared by every connection the loop serves instead of
+ * being held by each (and one per client connection, in {@link FdRefusingReader}). Not
+ * thread-safe.
  *
  * <p>Reads receive with a control buffer big enough for {@code SCM_MAX_FD} (253) fds, so that fds
  * a peer sends are seen, closed and reported ({@link ErrorCode#FDS_REFUSED}) rather than silently
@@ -31,7 +32,7 @@ public final class ControlIo {
   private static final int CONTROL_OFFSET = IOV_OFFSET + 16;
   private static final int DATA_OFFSET = CONTROL_OFFSET + CONTROL_SIZE;
   /** Largest read or write in one call; frames are at most 64 KiB, most under 1 KiB. */
-  private static final int DATA_SIZE = 8192;
+  private static final int DATA_SIZE = 4096;
 
   private final Memory mem = new Memory(DATA_OFFSET + DATA_SIZE);
   private final long base = Pointer.nativeValue(mem);

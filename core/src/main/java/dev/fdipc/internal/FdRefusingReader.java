@@ -20,20 +20,11 @@ import dev.fdipc.spi.NativeIoException;
  * under a reader (which could then read from an unrelated file that reused the number).
  */
 final class FdRefusingReader implements Closeable {
-  // struct msghdr on LP64 Linux: name(8) namelen(4)+pad iov(8) iovlen(8) control(8)
-  // controllen(8) flags(4)+pad = 56 bytes; struct iovec: base(8) len(8).
-  private static final int MSGHDR_SIZE = 56;
-  private static final int IOV_OFFSET = MSGHDR_SIZE;
-  private static final int CMSG_HEADER = 16; // cmsg_len(8) cmsg_level(4) cmsg_type(4)
-  private static final int CONTROL_SIZE =
-      CMSG_HEADER + ((LibC.SCM_MAX_FD * 4 + 7) & ~7); // CMSG_SPACE(253 * sizeof(int))
-  private static final int CONTROL_OFFSET = IOV_OFFSET + 16;
-  private static final int POLL_OFFSET = CONTROL_OFFSET + CONTROL_SIZE;
-  private static final int DATA_OFFSET = POLL_OFFSET + 8;
-  private static final int DATA_SIZE = 4096;
-
+  /** recvmsg(2) that refuses fds: the same code the server's loops read control sockets with. */
+  private final ControlIo io = new ControlIo();
+  /** One struct pollfd for the timed reads; also the lock that guards closing. */
+  private final Memory mem = new Memory(8);
   private final int fd;
-  private final Memory mem = new Memory(DATA_OFFSET + DATA_SIZE);
   private int readers;
   private boolean closed;
   private boolean fdClosed;
@@ -101,37 +92,7 @@ final class FdRefusingReader implements Closeable {
 
   /** One {@code recvmsg(2)} that does not wait: bytes read, 0 if none now, -1 at end of stream. */
   private int receive(byte[] b, int off, int len) throws IOException {
-    while (true) {
-      int want = Math.min(len, DATA_SIZE);
-      long base = com.sun.jna.Pointer.nativeValue(mem);
-      mem.clear(DATA_OFFSET);
-      mem.setLong(IOV_OFFSET, base + DATA_OFFSET);
-      mem.setLong(IOV_OFFSET + 8, want);
-      mem.setLong(16, base + IOV_OFFSET); // msg_iov
-      mem.setLong(24, 1); // msg_iovlen
-      mem.setLong(32, base + CONTROL_OFFSET); // msg_control
-      mem.setLong(40, CONTROL_SIZE); // msg_controllen
-      long n = LibC.recvmsg(fd, base, LibC.MSG_CMSG_CLOEXEC | LibC.MSG_DONTWAIT);
-      if (n < 0) {
-        int errno = LibC.errno();
-        if (errno == LibC.EINTR) {
-          continue;
-        }
-        if (errno == LibC.EAGAIN) {
-          return 0;
-        }
-        if (errno == LibC.ECONNRESET) {
-          throw new SocketException("Connection reset");
-        }
-        throw new NativeIoException("recvmsg", errno);
-      }
-      refuseFds((int) n);
-      if (n == 0) {
-        return -1;
-      }
-      mem.read(DATA_OFFSET, b, off, (int) n);
-      return (int) n;
-    }
+    return io.read(fd, b, off, len);
   }
 
   private void awaitReadable(long deadline, int timeoutMillis) throws IOException {
@@ -144,48 +105,16 @@ final class FdRefusingReader implements Closeable {
         }
         wait = (int) Math.max(1, left / 1_000_000);
       }
-      mem.setInt(POLL_OFFSET, fd);
-      mem.setShort(POLL_OFFSET + 4, LibC.POLLIN);
-      mem.setShort(POLL_OFFSET + 6, (short) 0);
-      int r = LibC.poll(com.sun.jna.Pointer.nativeValue(mem) + POLL_OFFSET, 1, wait);
+      mem.setInt(0, fd);
+      mem.setShort(4, LibC.POLLIN);
+      mem.setShort(6, (short) 0);
+      int r = LibC.poll(com.sun.jna.Pointer.nativeValue(mem), 1, wait);
       if (r > 0) {
         return; // readable, end of stream, or an error recvmsg will report
       }
       if (r < 0 && LibC.errno() != LibC.EINTR) {
         throw NativeIoException.lastError("poll");
       }
-    }
-  }
-
-  /** Closes every fd in the control data; throws if there was any (or the kernel cut some off). */
-  private void refuseFds(int bytes) throws IOException {
-    long controllen = mem.getLong(40);
-    int flags = mem.getInt(48);
-    int count = 0;
-    long pos = 0;
-    while (pos + CMSG_HEADER <= controllen) {
-      long cmsgLen = mem.getLong(CONTROL_OFFSET + pos);
-      if (cmsgLen < CMSG_HEADER || pos + cmsgLen > controllen) {
-        break;
-      }
-      int level = mem.getInt(CONTROL_OFFSET + pos + 8);
-      int type = mem.getInt(CONTROL_OFFSET + pos + 12);
-      if (level == LibC.SOL_SOCKET && type == LibC.SCM_RIGHTS) {
-        int n = (int) ((cmsgLen - CMSG_HEADER) / 4);
-        for (int i = 0; i < n; i++) {
-          LibC.close(mem.getInt(CONTROL_OFFSET + pos + CMSG_HEADER + 4L * i));
-        }
-        count += n;
-      }
-      pos += (cmsgLen + 7) & ~7L;
-    }
-    boolean truncated = (flags & LibC.MSG_CTRUNC) != 0;
-    if (count > 0 || truncated) {
-      throw new ProtocolException(ErrorCode.FDS_REFUSED, "received "
-          + (truncated ? "more than " + count : Integer.toString(count))
-          + " file descriptor(s) on the control connection, which accepts none here;"
-          + " all were closed and the connection is dropped. Send fds only where the protocol"
-          + " says so (see PROTOCOL.md)");
     }
   }
 

@@ -6,7 +6,6 @@ import dev.fdipc.FdipcServer;
 import dev.fdipc.IpcChannel;
 import dev.fdipc.IpcTimeoutException;
 import dev.fdipc.MessageHandler;
-import dev.fdipc.MessageTooLargeException;
 import dev.fdipc.PeerClosedException;
 import dev.fdipc.PeerCredentials;
 import dev.fdipc.ProtocolException;
@@ -586,10 +585,6 @@ public final class ServerConnection implements EventSession {
         throw new IllegalStateException("send from a thread other than the session's loop");
       }
       throw new PeerClosedException(who() + ": session is over; message not sent");
-    }
-    int size = message.remaining();
-    if (size > channel.maxMessageSize()) {
-      throw new MessageTooLargeException(size, channel.maxMessageSize());
     }
     return d.send(message);
   }
