@@ -10,6 +10,7 @@ import dev.fdipc.spi.TransportChannel;
 import dev.fdipc.spi.TransportProvider;
 import dev.fdipc.spi.TransportSettings;
 import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
@@ -55,6 +56,28 @@ public final class FifoTransportProvider implements TransportProvider {
   @Override
   public Throwable unavailabilityCause() {
     return AVAILABILITY.unavailabilityCause();
+  }
+
+  /**
+   * Checks {@value #DIR_OPTION} when the server starts, so that a directory that cannot work stops
+   * the server with the reason rather than failing every client later.
+   *
+   * @throws IllegalArgumentException naming the option, the path and what is wrong with it
+   */
+  @Override
+  public void checkOptions(TransportSettings settings) {
+    settings.option(DIR_OPTION).ifPresent(dir -> {
+      Path p = Path.of(dir);
+      String problem = !Files.exists(p) ? "does not exist"
+          : !Files.isDirectory(p) ? "is not a directory"
+          : !Files.isWritable(p) || !Files.isExecutable(p) ? "is not writable and searchable by "
+              + "this user"
+          : null;
+      if (problem != null) {
+        throw new IllegalArgumentException(DIR_OPTION + "=" + dir + ": the directory " + problem
+            + "; create it (mkdir -m 0700 " + dir + ") or choose another");
+      }
+    });
   }
 
   @Override

@@ -76,8 +76,18 @@ record Fifos(Fd serverIn, Fd serverOut, Fd clientIn, Fd clientOut) {
     private final List<Path> made = new ArrayList<>(2);
 
     PrivateDirectory(Path parent) throws IOException {
-      path = parent == null ? Files.createTempDirectory("fdipc-fifo-", OWNER_ONLY)
-          : Files.createTempDirectory(parent, "fdipc-fifo-", OWNER_ONLY);
+      try {
+        path = parent == null ? Files.createTempDirectory("fdipc-fifo-", OWNER_ONLY)
+            : Files.createTempDirectory(parent, "fdipc-fifo-", OWNER_ONLY);
+      } catch (java.nio.file.FileSystemException e) {
+        // The JDK's exceptions name the file but often not the errno: say both.
+        String reason = e instanceof java.nio.file.NoSuchFileException
+            ? "error(2): No such file or directory"
+            : e instanceof java.nio.file.AccessDeniedException ? "error(13): Permission denied"
+            : String.valueOf(e.getReason());
+        throw new IOException("cannot make a private directory in "
+            + (parent == null ? System.getProperty("java.io.tmpdir") : parent) + ": " + reason, e);
+      }
     }
 
     Path mkfifo(String name) throws IOException {

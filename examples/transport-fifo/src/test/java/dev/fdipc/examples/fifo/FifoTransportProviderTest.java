@@ -153,4 +153,24 @@ class FifoTransportProviderTest {
     }
     throw new AssertionError("no flags in /proc/self/fdinfo/" + fd);
   }
+
+  @Test
+  void shouldRejectADirectoryThatCannotWorkWhenTheServerStarts() throws IOException {
+    IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+        () -> provider.checkOptions(settings(Path.of("/nonexistent"))));
+    assertEquals("fifo.dir=/nonexistent: the directory does not exist; create it (mkdir -m 0700 "
+        + "/nonexistent) or choose another", e.getMessage());
+    Path file = Files.writeString(parent.resolve("file"), "");
+    assertTrue(assertThrows(IllegalArgumentException.class,
+        () -> provider.checkOptions(settings(file))).getMessage().contains("is not a directory"));
+    provider.checkOptions(settings(parent));
+  }
+
+  @Test
+  void shouldNameTheErrnoWhenTheDirectoryGoesAwayLater() {
+    IOException e = assertThrows(IOException.class,
+        () -> provider.createServer(settings(parent.resolve("gone"))));
+    assertTrue(e.getMessage().startsWith("cannot make a private directory in " + parent
+        + "/gone: error(2): No such file or directory"), e.getMessage());
+  }
 }
