@@ -52,8 +52,9 @@ public final class PluginJarCheck {
     }
     try (ZipFile zip = new ZipFile(jar.toFile())) {
       if (inPluginDir && zip.getEntry(SERVICES) == null) {
-        return "provides no fdipc transport (it has no " + SERVICES + "); ignored: a transport "
-            + "jar registers its provider there (see docs/writing-a-transport.md)";
+        return "provides no fdipc transport (it has no " + SERVICES + "): fine for a library"
+            + " a transport needs; a transport jar registers its provider there (see"
+            + " docs/writing-a-transport.md)";
       }
       return null;
     } catch (IOException e) {

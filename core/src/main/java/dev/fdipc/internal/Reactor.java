@@ -40,9 +40,9 @@ public final class Reactor implements Executor, Closeable {
   }
 
   /** A timer; {@link #cancel()} it on the loop thread. */
-  public static final class Timer implements Comparable<Timer> {
+  public final class Timer implements Comparable<Timer> {
     private final long deadline;
-    private final Runnable action;
+    private Runnable action;
     private final long order;
     private boolean cancelled;
 
@@ -52,9 +52,17 @@ public final class Reactor implements Executor, Closeable {
       this.order = order;
     }
 
-    /** Stops the timer from firing; harmless after it fired. Loop thread only. */
+    /**
+     * Stops the timer from firing; harmless after it fired. Loop thread only. The action (and what
+     * it holds, a connection, say) is let go at once; the queue drops cancelled timers in bulk.
+     */
     public void cancel() {
-      cancelled = true;
+      if (!cancelled) {
+        cancelled = true;
+        action = null;
+        cancelledTimers++;
+        purgeCancelledTimers();
+      }
     }
 
     @Override
@@ -91,6 +99,7 @@ public final class Reactor implements Executor, Closeable {
   private final PriorityQueue<Timer> timers = new PriorityQueue<>();
   private final AtomicLong nextToken = new AtomicLong(1);
   private long timerOrder;
+  private int cancelledTimers;
 
   private static final class Registration {
     final int fd;
@@ -328,10 +337,22 @@ public final class Reactor implements Executor, Closeable {
     }
   }
 
+  /**
+   * A handshake timer is cancelled as soon as the HELLO arrives, seconds before its deadline:
+   * without this, a connection burst would keep thousands of dead timers queued.
+   */
+  private void purgeCancelledTimers() {
+    if (cancelledTimers > 256 && cancelledTimers > timers.size() / 2) {
+      timers.removeIf(t -> t.cancelled);
+      cancelledTimers = 0;
+    }
+  }
+
   private int timeoutMillis() {
     Timer t;
     while ((t = timers.peek()) != null && t.cancelled) {
       timers.poll();
+      cancelledTimers--;
     }
     if (t == null) {
       return -1;
@@ -351,10 +372,14 @@ public final class Reactor implements Executor, Closeable {
     Timer t;
     while ((t = timers.peek()) != null && (t.cancelled || t.deadline - now <= 0)) {
       timers.poll();
-      if (!t.cancelled) {
+      if (t.cancelled) {
+        cancelledTimers--;
+      } else {
         t.cancelled = true;
+        Runnable action = t.action;
+        t.action = null;
         try {
-          t.action.run();
+          action.run();
         } catch (RuntimeException | LinkageError e) {
           warnings.accept(name + ": a timer failed: " + e, e);
         }
