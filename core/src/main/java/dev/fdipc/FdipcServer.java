@@ -136,14 +136,16 @@ public final class FdipcServer implements Closeable {
 
   /**
    * One virtual thread per session where the JDK has them, else a pool of at most
-   * {@code threads} platform threads, started as sessions need them and ended 30 s after their
-   * session. A session beyond that bound is ended with a warning rather than queued: a blocking
+   * {@code threads} platform threads, started as sessions need them and ended a second after
+   * their session. A session beyond that bound is ended with a warning rather than queued: a blocking
    * handler holds its thread for the whole session, so a queued session might wait forever.
    */
   private static ExecutorService defaultExecutor(int threads) {
     return VirtualThreads.newPerTaskExecutor().orElseGet(() -> {
       AtomicLong n = new AtomicLong();
-      return new ThreadPoolExecutor(0, threads, 30, TimeUnit.SECONDS, new SynchronousQueue<>(),
+      // An idle thread ends after a second: a platform thread costs memory while it waits (about
+      // 70 KiB of heap here, released when it ends), and a thread-per-session load has few gaps.
+      return new ThreadPoolExecutor(0, threads, 1, TimeUnit.SECONDS, new SynchronousQueue<>(),
           r -> {
             Thread t = new Thread(r, "fdipc-handler-" + n.incrementAndGet());
             t.setDaemon(true);

@@ -1,6 +1,5 @@
 package dev.fdipc.spi;
 
-import com.sun.jna.Native;
 import com.sun.jna.Pointer;
 import dev.fdipc.BufferTooSmallException;
 import dev.fdipc.ErrorCode;
@@ -51,6 +50,7 @@ public class FdStreamChannel extends AbstractIpcChannel {
   private boolean blockInKernel;
 
   // Receive side, under the receive lock. rbuf is in read mode: position..limit is unread data.
+  private com.sun.jna.Memory rmem;
   private ByteBuffer rbuf;
   private long rbufAddress;
   /** Length of the message being received, or -1 while its header is still to come. */
@@ -62,6 +62,7 @@ public class FdStreamChannel extends AbstractIpcChannel {
   private IOException failure;
 
   // Send side, under the send lock. sbuf is in write mode: 0..position is data, 0..sent written.
+  private com.sun.jna.Memory smem;
   private ByteBuffer sbuf;
   private long sbufAddress;
   private int sent;
@@ -121,17 +122,21 @@ public class FdStreamChannel extends AbstractIpcChannel {
     }
   }
 
-  private static long address(ByteBuffer direct) {
-    return Pointer.nativeValue(Native.getDirectBufferPointer(direct));
-  }
-
-  /** A direct buffer of at least {@code need} bytes (rounded to a power of two, 4 to 64 KiB). */
-  private static ByteBuffer allocate(int need) {
+  /**
+   * Native memory of at least {@code need} bytes (rounded to a power of two, 4 to 64 KiB). JNA
+   * memory rather than a direct buffer: {@link #release()} frees it at once, so thousands of
+   * short connections leave no backlog of cleaners for the garbage collector.
+   */
+  private static com.sun.jna.Memory allocate(int need) {
     int size = MIN_BUFFER;
     while (size < need && size < MAX_BUFFER) {
       size <<= 1;
     }
-    return ByteBuffer.allocateDirect(size);
+    return new com.sun.jna.Memory(size);
+  }
+
+  private static ByteBuffer view(com.sun.jna.Memory m) {
+    return m.getByteBuffer(0, m.size());
   }
 
   // ---------------------------------------------------------------------------------- send
@@ -141,8 +146,12 @@ public class FdStreamChannel extends AbstractIpcChannel {
     if (!inFlight) {
       int size = message.remaining();
       if (sbuf == null || sbuf.capacity() < Math.min(MAX_BUFFER, size + HEADER)) {
-        sbuf = allocate(size + HEADER);
-        sbufAddress = address(sbuf);
+        if (smem != null) {
+          smem.close();
+        }
+        smem = allocate(size + HEADER);
+        sbuf = view(smem);
+        sbufAddress = Pointer.nativeValue(smem);
       }
       sbuf.clear();
       sent = 0;
@@ -217,8 +226,9 @@ public class FdStreamChannel extends AbstractIpcChannel {
       return -1;
     }
     if (rbuf == null) {
-      rbuf = allocate(MIN_BUFFER);
-      rbufAddress = address(rbuf);
+      rmem = allocate(MIN_BUFFER);
+      rbuf = view(rmem);
+      rbufAddress = Pointer.nativeValue(rmem);
       rbuf.flip();
     }
     while (pending < 0) {
@@ -297,11 +307,14 @@ public class FdStreamChannel extends AbstractIpcChannel {
   }
 
   private void grow(int need) {
-    ByteBuffer bigger = allocate(need);
+    com.sun.jna.Memory m = allocate(need);
+    ByteBuffer bigger = view(m);
     bigger.put(rbuf);
     bigger.flip();
+    rmem.close();
+    rmem = m;
     rbuf = bigger;
-    rbufAddress = address(bigger);
+    rbufAddress = Pointer.nativeValue(m);
   }
 
   /**
@@ -378,8 +391,16 @@ public class FdStreamChannel extends AbstractIpcChannel {
 
   @Override
   protected void release() throws IOException {
-    synchronized (fdGuard) {
-      Fd.closeAll(owned(in, out, resources));
+    try {
+      synchronized (fdGuard) {
+        Fd.closeAll(owned(in, out, resources));
+      }
+    } finally {
+      for (com.sun.jna.Memory m : new com.sun.jna.Memory[] {rmem, smem}) {
+        if (m != null) {
+          m.close();
+        }
+      }
     }
   }
 

@@ -1,6 +1,5 @@
 package dev.fdipc.spi;
 
-import com.sun.jna.Native;
 import com.sun.jna.Pointer;
 import dev.fdipc.internal.LibC;
 import java.io.Closeable;
@@ -25,10 +24,19 @@ import java.nio.ByteOrder;
  * }</pre>
  */
 public final class Wakeup implements Closeable {
+  /** The 8 bytes every signal writes; only read, so one copy serves every eventfd. */
+  private static final com.sun.jna.Memory ONE = new com.sun.jna.Memory(8);
+  private static final long ONE_ADDRESS;
+
+  static {
+    ONE.setLong(0, 1);
+    ONE_ADDRESS = Pointer.nativeValue(ONE);
+  }
+
   private final Fd eventfd;
-  private final ByteBuffer one = ByteBuffer.allocateDirect(8).order(ByteOrder.nativeOrder())
-      .putLong(0, 1);
-  private final long oneAddress = address(one);
+  /** The waiters' native memory, freed by {@link #close()} (no cleaner left to run after GC). */
+  private final java.util.List<com.sun.jna.Memory> waiterMemory =
+      new java.util.concurrent.CopyOnWriteArrayList<>();
 
   /** Creates the eventfd (close-on-exec, non-blocking). */
   public Wakeup() throws NativeIoException {
@@ -39,10 +47,6 @@ public final class Wakeup implements Closeable {
     eventfd = Fd.of(fd);
   }
 
-  private static long address(ByteBuffer direct) {
-    return Pointer.nativeValue(Native.getDirectBufferPointer(direct));
-  }
-
   /**
    * Makes every current and future {@link Waiter#await} return at once. Never blocks; does nothing
    * after {@link #close()}, so it cannot write to a descriptor number reused by someone else.
@@ -51,7 +55,7 @@ public final class Wakeup implements Closeable {
     synchronized (eventfd) {
       if (eventfd.isOpen()) {
         // The counter is never read back: once signalled, the eventfd stays readable.
-        LibC.write(eventfd.intValue(), oneAddress, 8);
+        LibC.write(eventfd.intValue(), ONE_ADDRESS, 8);
       }
     }
   }
@@ -67,15 +71,21 @@ public final class Wakeup implements Closeable {
     synchronized (eventfd) {
       eventfd.close();
     }
+    for (com.sun.jna.Memory m : waiterMemory) {
+      m.close();
+    }
+    waiterMemory.clear();
   }
 
   /** Waits for one descriptor at a time, interruptibly; owned by one thread role. */
   public final class Waiter {
-    private final ByteBuffer pollfds = ByteBuffer.allocateDirect(16)
-        .order(ByteOrder.nativeOrder());
-    private final long pollfdsAddress = address(pollfds);
+    private final com.sun.jna.Memory memory = new com.sun.jna.Memory(16);
+    private final ByteBuffer pollfds = memory.getByteBuffer(0, 16).order(ByteOrder.nativeOrder());
+    private final long pollfdsAddress = Pointer.nativeValue(memory);
 
-    private Waiter() {}
+    private Waiter() {
+      waiterMemory.add(memory);
+    }
 
     /**
      * Waits until {@code fd} is ready for {@code events}, {@link #signal()} was called, or
