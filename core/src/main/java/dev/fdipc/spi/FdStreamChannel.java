@@ -135,8 +135,9 @@ public class FdStreamChannel extends AbstractIpcChannel {
     return new com.sun.jna.Memory(size);
   }
 
+  /** A big-endian view (JNA's views are in native order; the framing is big-endian). */
   private static ByteBuffer view(com.sun.jna.Memory m) {
-    return m.getByteBuffer(0, m.size());
+    return m.getByteBuffer(0, m.size()).order(java.nio.ByteOrder.BIG_ENDIAN);
   }
 
   // ---------------------------------------------------------------------------------- send
