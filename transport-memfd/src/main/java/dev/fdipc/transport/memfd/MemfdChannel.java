@@ -56,9 +56,10 @@ final class MemfdChannel extends AbstractIpcChannel {
   private final Interest txReady;
 
   /** The count a ring adds: 1, written once; sender and receiver ring from it. */
-  private final ByteBuffer one = ByteBuffer.allocateDirect(8).order(ByteOrder.nativeOrder())
+  /** What a bell ring writes; only read, so one copy serves every channel. */
+  private static final ByteBuffer ONE = ByteBuffer.allocateDirect(8).order(ByteOrder.nativeOrder())
       .putLong(0, 1);
-  private final long oneAddress = address(one);
+  private static final long ONE_ADDRESS = address(ONE);
   private final BellDrain rxDrain = new BellDrain();
   private final BellDrain txDrain = new BellDrain();
 
@@ -453,7 +454,7 @@ final class MemfdChannel extends AbstractIpcChannel {
 
   private void ring(Fd bell) {
     // Fails only if the counter would overflow, which a sleeping peer resets long before.
-    LibC.write(bell.intValue(), oneAddress, 8);
+    LibC.write(bell.intValue(), ONE_ADDRESS, 8);
   }
 
   @Override
