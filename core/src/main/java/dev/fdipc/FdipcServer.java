@@ -87,6 +87,11 @@ public final class FdipcServer implements Closeable {
   private long refusedOutOfFds;
 
   private FdipcServer(Builder b, List<String> offered) throws IOException {
+    if (b.handler != null && b.executor == null && VirtualThreads.available()) {
+      // Virtual handlers park on the shared loop: set it up first (four fds, once per process),
+      // so that the server holds from its start every descriptor it will hold when idle.
+      dev.fdipc.internal.ParkingLot.shared();
+    }
     this.config = b;
     this.offered = offered;
     this.admission = new Admission(b.allowUids, b.allowGids, b.maxConnectionsPerUid,

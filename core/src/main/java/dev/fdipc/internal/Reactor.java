@@ -415,7 +415,9 @@ public final class Reactor implements Executor, Closeable {
     }
     if (!inLoop()) {
       try {
-        ended.await(5, TimeUnit.SECONDS);
+        if (ended.await(5, TimeUnit.SECONDS)) {
+          thread.join(1000); // it counted down on its way out: only its last steps remain
+        }
       } catch (InterruptedException e) {
         Thread.currentThread().interrupt();
       }
