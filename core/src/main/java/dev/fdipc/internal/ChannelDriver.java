@@ -168,6 +168,10 @@ public final class ChannelDriver implements Reactor.Handler {
    *     follows
    */
   public boolean send(ByteBuffer message) throws IOException {
+    if (!loop.reactor().inLoop()) {
+      throw new IllegalStateException("send from a thread other than the connection's loop: use"
+          + " execute(...)");
+    }
     if (message.remaining() > channel.maxMessageSize()) {
       throw new dev.fdipc.MessageTooLargeException(message.remaining(), channel.maxMessageSize());
     }

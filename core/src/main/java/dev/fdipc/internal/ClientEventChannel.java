@@ -53,10 +53,6 @@ public final class ClientEventChannel implements EventChannel {
 
   @Override
   public boolean send(ByteBuffer message) throws IOException {
-    if (!client.loop().reactor().inLoop()) {
-      throw new IllegalStateException("send from a thread other than the connection's loop: use"
-          + " execute(...)");
-    }
     if (closed) {
       throw new PeerClosedException(transport() + ": the connection is closed; message not sent");
     }
