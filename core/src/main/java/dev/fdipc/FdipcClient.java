@@ -1,9 +1,7 @@
 package dev.fdipc;
 
-import com.sun.jna.Memory;
-import com.sun.jna.Pointer;
 import dev.fdipc.internal.ClientChannel;
-import dev.fdipc.internal.ControlConnection;
+import dev.fdipc.internal.ControlSocket;
 import dev.fdipc.internal.Frame;
 import dev.fdipc.internal.LibC;
 import dev.fdipc.internal.Wire;
@@ -13,7 +11,6 @@ import dev.fdipc.spi.NativeIoException;
 import dev.fdipc.spi.TransportChannel;
 import dev.fdipc.spi.TransportSettings;
 import java.io.IOException;
-import java.net.SocketException;
 import java.net.SocketTimeoutException;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -22,9 +19,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
-import org.newsclub.net.unix.AFUNIXSocket;
-import org.newsclub.net.unix.AFUNIXSocketAddress;
-import org.newsclub.net.unix.FileDescriptorCast;
 
 /**
  * Opens a client channel to an fdipc server.
@@ -154,49 +148,19 @@ public final class FdipcClient {
       }
       Path path = FdipcDefaults.socketPath(socket, System.getenv());
       dev.fdipc.internal.SocketBinding.checkPathLength(path.toAbsolutePath());
-      // Not AFUNIXSocket.connectTo: it leaves its socket open until GC when connect(2) fails.
-      AFUNIXSocket s = AFUNIXSocket.newInstance();
-      ControlConnection control = null;
+      int fd;
       try {
-        try {
-          s.connect(AFUNIXSocketAddress.of(path));
-        } catch (SocketException e) {
-          java.net.ConnectException ce = new java.net.ConnectException(whyNotConnected(path, e));
-          ce.initCause(e);
-          throw ce;
-        }
-        control = new ControlConnection(s);
-        return handshake(control, reg, accept, path, blocking);
-      } catch (IOException | RuntimeException e) {
-        if (control != null) {
-          control.close(); // also the duplicate fd its reader holds, not only the socket
-        } else {
-          s.close();
-        }
-        throw e;
+        fd = ControlSocket.connect(path);
+      } catch (NativeIoException e) {
+        java.net.ConnectException ce = new java.net.ConnectException(whyNotConnected(path, e));
+        ce.initCause(e);
+        throw ce;
       }
-    }
-
-    /**
-     * Writes the HELLO with write(2) on the socket's fd rather than through junixsocket, which
-     * closes the socket when a write fails with EPIPE, and with it the ERROR that may be waiting
-     * to be read (see {@link #refusedBeforeHello}). SIGPIPE is ignored by the JVM.
-     */
-    private static void writeHello(ControlConnection control, byte[] frame) throws IOException {
-      int fd = FileDescriptorCast.using(control.socket().getFileDescriptor()).as(Integer.class);
-      try (Memory buf = new Memory(frame.length)) {
-        buf.write(0, frame, 0, frame.length);
-        long off = 0;
-        while (off < frame.length) {
-          long n = LibC.write(fd, Pointer.nativeValue(buf) + off, frame.length - off);
-          if (n < 0) {
-            if (LibC.errno() == LibC.EINTR) {
-              continue;
-            }
-            throw NativeIoException.lastError("write");
-          }
-          off += n;
-        }
+      try {
+        return handshake(fd, reg, accept, path, blocking);
+      } catch (IOException | RuntimeException e) {
+        LibC.close(fd);
+        throw e;
       }
     }
 
@@ -205,9 +169,9 @@ public final class FdipcClient {
      * without reading, so the HELLO can fail with a broken pipe while the ERROR waits in this
      * socket's receive buffer: report that instead of the write error.
      */
-    private IOException refusedBeforeHello(ControlConnection control, IOException writeFailure) {
+    private IOException refusedBeforeHello(int fd, IOException writeFailure) {
       try {
-        ControlConnection.Received r = control.read(false, System.nanoTime() + 1_000_000_000L);
+        ControlSocket.Received r = ControlSocket.read(fd, false, System.nanoTime() + 1_000_000_000L);
         if (r != null && r.frame().type() == Frame.ERROR) {
           Wire.Error e = Wire.decodeError(r.frame().body());
           NegotiationException n = new NegotiationException(e.code(), e.message(), e.refusals(),
@@ -225,8 +189,8 @@ public final class FdipcClient {
      * Why connect(2) failed, and what to do: only a missing socket or one nobody listens on means
      * "start a server"; a refusal by permissions or a file that is not a socket does not.
      */
-    private static String whyNotConnected(Path path, SocketException e) {
-      String m = String.valueOf(e.getMessage());
+    private static String whyNotConnected(Path path, NativeIoException e) {
+      String m = LibC.describe(e.errno());
       java.nio.file.attribute.BasicFileAttributes a = null;
       try {
         a = java.nio.file.Files.readAttributes(path,
@@ -244,7 +208,7 @@ public final class FdipcClient {
             : a.isSymbolicLink() ? "a symbolic link" : "a regular file") + ", not a socket; check "
             + "--socket (or $FDIPC_SOCKET)";
       }
-      if (m.contains("Permission denied") || m.contains("Operation not permitted")) {
+      if (e.errno() == EACCES || e.errno() == EPERM) {
         return "cannot connect to the fdipc server at " + path + ": permission denied: the "
             + "socket's mode or group does not admit this user; ask the server's owner to let you "
             + "in (bin/server --socket-mode=0660 --socket-group=GROUP), or use a server of your "
@@ -258,24 +222,26 @@ public final class FdipcClient {
           + path;
     }
 
-    private ClientChannel handshake(ControlConnection control, TransportRegistry reg,
-        List<String> accept, Path path, boolean blocking) throws IOException {
+    private static final int EPERM = 1;
+    private static final int EACCES = 13;
+
+    private ClientChannel handshake(int fd, TransportRegistry reg, List<String> accept, Path path,
+        boolean blocking) throws IOException {
+      long deadline = System.nanoTime() + handshakeTimeout.toNanos();
       try {
-        writeHello(control, Wire.frame(Frame.HELLO, 0, Wire.encodeHello(new Wire.Hello(clientId,
-            maxMessageSize, accept))));
-      } catch (IOException e) {
-        throw refusedBeforeHello(control, e);
-      }
-      control.acceptFds(true);
-      ControlConnection.Received r;
-      try {
-        r = control.read(true, System.nanoTime() + handshakeTimeout.toNanos());
+        ControlSocket.write(fd, Wire.frame(Frame.HELLO, 0, Wire.encodeHello(new Wire.Hello(
+            clientId, maxMessageSize, accept))), List.of(), deadline);
       } catch (SocketTimeoutException e) {
-        throw new SocketTimeoutException("the server at " + path + " did not answer within "
-            + handshakeTimeout.toMillis() + " ms: it accepts connections but is not an fdipc "
-            + "server, or it is stuck; check --socket");
+        throw notAnswered(path);
+      } catch (IOException e) {
+        throw refusedBeforeHello(fd, e);
       }
-      control.acceptFds(false); // the server has no reason to send more fds; refuse them
+      ControlSocket.Received r;
+      try {
+        r = ControlSocket.read(fd, true, deadline, true);
+      } catch (SocketTimeoutException e) {
+        throw notAnswered(path);
+      }
       if (r == null) {
         throw new IOException("server closed the connection during the handshake");
       }
@@ -307,15 +273,20 @@ public final class FdipcClient {
         fds = List.of(); // from here on the provider owns them
         TransportChannel channel = info.orElseThrow().provider()
             .openClient(new ClientEnd(owned, a.parameters()), settings);
-        control.setReadTimeout(0);
         if (blocking && channel instanceof dev.fdipc.spi.AbstractIpcChannel ac
             && !dev.fdipc.internal.VirtualThreads.isCurrentVirtual()) {
           ac.preparePlatformWaits(); // a blocking channel holds its descriptors from the start
         }
-        return ClientChannel.start(channel, control, serverGone);
+        return ClientChannel.start(channel, fd, serverGone);
       } finally {
         Fd.closeAll(fds);
       }
+    }
+
+    private SocketTimeoutException notAnswered(Path path) {
+      return new SocketTimeoutException("the server at " + path + " did not answer within "
+          + handshakeTimeout.toMillis() + " ms: it accepts connections but is not an fdipc "
+          + "server, or it is stuck; check --socket");
     }
   }
 }

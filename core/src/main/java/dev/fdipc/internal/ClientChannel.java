@@ -7,8 +7,6 @@ import java.io.IOException;
 import dev.fdipc.spi.Fd;
 import java.nio.ByteBuffer;
 import java.util.List;
-import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 
@@ -18,24 +16,25 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * (no thread per connection); a GOODBYE or the connection's end marks the transport's peer as
  * gone and tells the listener, on the loop thread.
  *
- * <p>The control socket is read, deregistered and closed only on the loop thread, so no read can
- * meet its number after the kernel gave it to another connection.
+ * <p>The control socket is read on the loop thread, and deregistered and closed under the same
+ * lock as that read, after which the loop never touches it again: no read can meet its number
+ * after the kernel gave it to another connection, and closing needs no round trip to the loop.
  */
 public final class ClientChannel implements IpcChannel {
   private final TransportChannel channel;
-  private final ControlConnection control;
+  /** The control socket; -1 once closed. Guarded by {@code this}. */
+  private int control;
   private final ServerGoneListener listener;
   private final Loop loop;
   private final AtomicBoolean closed = new AtomicBoolean();
   private final FrameReader frames = new FrameReader();
-  private final CountDownLatch released = new CountDownLatch(1);
   /** What to do on the loop when the server is gone; the transport channel's peerGone by default. */
   private volatile Runnable onGone;
-  // Set before the registration, then loop thread only:
-  private volatile long key = -1;
-  private volatile boolean watching;
+  // Guarded by this:
+  private long key = -1;
+  private boolean watching;
 
-  private ClientChannel(TransportChannel channel, ControlConnection control,
+  private ClientChannel(TransportChannel channel, int control,
       ServerGoneListener listener, Loop loop) {
     this.channel = channel;
     this.control = control;
@@ -43,8 +42,11 @@ public final class ClientChannel implements IpcChannel {
     this.loop = loop;
   }
 
-  /** Wraps the channel and starts watching {@code control} on the shared loop. */
-  public static ClientChannel start(TransportChannel channel, ControlConnection control,
+  /**
+   * Wraps the channel and starts watching {@code control} on the shared loop; the channel owns the
+   * descriptor from then on (on failure the caller still does).
+   */
+  public static ClientChannel start(TransportChannel channel, int control,
       ServerGoneListener listener) throws IOException {
     ClientChannel c = new ClientChannel(channel, control, listener, Loop.shared());
     try {
@@ -67,22 +69,31 @@ public final class ClientChannel implements IpcChannel {
   }
 
   /** Registers the control connection from the connecting thread: the loop need not wake. */
-  private void watch() throws IOException {
+  private synchronized void watch() throws IOException {
     key = loop.reactor().newKey();
     watching = true;
     try {
-      loop.reactor().register(key, control.pollFd(), LibC.EPOLLIN, events -> readControl());
+      loop.reactor().register(key, control, LibC.EPOLLIN, events -> readControl());
     } catch (IOException e) {
       watching = false;
       throw e;
     }
   }
 
+  /** Loop thread. */
   private void readControl() {
     boolean goodbye = false;
     String message;
     try {
-      FrameReader.Status s = frames.read(control::readNow, loop.scratch(), false);
+      FrameReader.Status s;
+      synchronized (this) {
+        if (!watching) {
+          return; // closed meanwhile: the descriptor is no longer ours to read
+        }
+        int fd = control;
+        s = frames.read((b, off, len) -> loop.controlIo().read(fd, b, off, len), loop.scratch(),
+            false);
+      }
       if (s == FrameReader.Status.INCOMPLETE) {
         return;
       }
@@ -124,10 +135,10 @@ public final class ClientChannel implements IpcChannel {
     }
   }
 
-  private void unwatch() {
+  private synchronized void unwatch() {
     if (watching) {
       watching = false;
-      loop.reactor().deregister(key);
+      loop.reactor().release(key);
       key = -1;
     }
   }
@@ -157,10 +168,7 @@ public final class ClientChannel implements IpcChannel {
     return channel.isOpen();
   }
 
-  /**
-   * Closes the channel, then, on the loop, stops the watch and closes the control connection;
-   * waits for that (briefly) unless called on the loop itself.
-   */
+  /** Closes the channel, then the control connection, which tells the server. Any thread. */
   @Override
   public void close() throws IOException {
     if (!closed.compareAndSet(false, true)) {
@@ -169,28 +177,10 @@ public final class ClientChannel implements IpcChannel {
     try {
       channel.close();
     } finally {
-      Runnable release = () -> {
+      synchronized (this) {
         unwatch();
-        control.shutdown();
-        try {
-          control.close();
-        } catch (IOException ignored) {
-          // nothing to tell: the channel is closed
-        } finally {
-          released.countDown();
-        }
-      };
-      if (loop.reactor().inLoop()) {
-        release.run();
-      } else {
-        try {
-          loop.reactor().execute(release);
-          released.await(5, TimeUnit.SECONDS);
-        } catch (RejectedExecutionException e) {
-          release.run(); // the loop is gone: nobody else touches the socket
-        } catch (InterruptedException e) {
-          Thread.currentThread().interrupt();
-        }
+        LibC.close(control);
+        control = -1;
       }
     }
   }

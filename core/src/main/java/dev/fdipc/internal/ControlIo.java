@@ -44,6 +44,17 @@ public final class ControlIo {
    * @throws ProtocolException {@link ErrorCode#FDS_REFUSED} if fds arrived; all were closed
    */
   public int read(int fd, byte[] b, int off, int len) throws IOException {
+    return read(fd, b, off, len, null);
+  }
+
+  /**
+   * One {@code recvmsg(2)} that does not wait, taking the fds that arrive into {@code fds} (owned
+   * by the caller from then on, close-on-exec already); with {@code fds} null, any fd that arrives
+   * is closed and refused as {@link #read(int, byte[], int, int)} does.
+   *
+   * @return bytes read, 0 if none now, -1 at end of stream
+   */
+  public int read(int fd, byte[] b, int off, int len, List<Fd> fds) throws IOException {
     while (true) {
       int want = Math.min(len, DATA_SIZE);
       mem.clear(DATA_OFFSET);
@@ -67,7 +78,7 @@ public final class ControlIo {
         }
         throw new NativeIoException("recvmsg", errno);
       }
-      refuseFds();
+      takeFds(fds);
       if (n == 0) {
         return -1;
       }
@@ -76,8 +87,12 @@ public final class ControlIo {
     }
   }
 
-  /** Closes every fd in the control data; throws if there was any (or the kernel cut some off). */
-  private void refuseFds() throws IOException {
+  /**
+   * Takes every fd in the control data into {@code into}, or, with {@code into} null, closes them
+   * all and throws if there was any. Either way, a control buffer the kernel had to cut short
+   * (more fds than it holds) closes everything and throws.
+   */
+  private void takeFds(List<Fd> into) throws IOException {
     long controllen = mem.getLong(40);
     int flags = mem.getInt(48);
     int count = 0;
@@ -92,13 +107,27 @@ public final class ControlIo {
       if (level == LibC.SOL_SOCKET && type == LibC.SCM_RIGHTS) {
         int n = (int) ((cmsgLen - CMSG_HEADER) / 4);
         for (int i = 0; i < n; i++) {
-          LibC.close(mem.getInt(CONTROL_OFFSET + pos + CMSG_HEADER + 4L * i));
+          int got = mem.getInt(CONTROL_OFFSET + pos + CMSG_HEADER + 4L * i);
+          if (into != null) {
+            into.add(Fd.of(got));
+          } else {
+            LibC.close(got);
+          }
         }
         count += n;
       }
       pos += (cmsgLen + 7) & ~7L;
     }
     boolean truncated = (flags & LibC.MSG_CTRUNC) != 0;
+    if (into != null) {
+      if (truncated) {
+        Fd.closeAll(into);
+        into.clear();
+        throw new ProtocolException(ErrorCode.MALFORMED_FRAME, "received more file descriptors"
+            + " than one frame can carry (" + LibC.SCM_MAX_FD + "); all were closed");
+      }
+      return;
+    }
     if (count > 0 || truncated) {
       throw new ProtocolException(ErrorCode.FDS_REFUSED, "received "
           + (truncated ? "more than " + count : Integer.toString(count))
@@ -157,5 +186,45 @@ public final class ControlIo {
     }
     return new PeerCredentials(mem.getInt(DATA_OFFSET) & 0xffffffffL,
         mem.getInt(DATA_OFFSET + 4) & 0xffffffffL, mem.getInt(DATA_OFFSET + 8) & 0xffffffffL);
+  }
+
+  /**
+   * Waits until {@code fd} is readable or {@code deadline} ({@link System#nanoTime()}; 0 for
+   * none) passes: a virtual thread parks on the shared loop, a platform thread waits in
+   * {@code poll(2)}.
+   *
+   * @return false if the deadline passed first
+   */
+  public boolean awaitReadable(int fd, long deadline) throws IOException {
+    if (VirtualThreads.isCurrentVirtual()) {
+      ParkingLot.shared().await(new dev.fdipc.spi.Interest(fd, dev.fdipc.spi.Interest.READABLE),
+          deadline == 0 ? Long.MAX_VALUE : deadline);
+      return deadline == 0 || System.nanoTime() - deadline < 0;
+    }
+    while (true) {
+      int timeout = -1;
+      if (deadline != 0) {
+        long left = deadline - System.nanoTime();
+        if (left <= 0) {
+          return false;
+        }
+        timeout = (int) Math.min(Integer.MAX_VALUE, (left + 999_999) / 1_000_000);
+      }
+      mem.setInt(DATA_OFFSET, fd);
+      mem.setShort(DATA_OFFSET + 4, LibC.POLLIN);
+      mem.setShort(DATA_OFFSET + 6, (short) 0);
+      int n = LibC.poll(base + DATA_OFFSET, 1, timeout);
+      if (n > 0) {
+        return true;
+      }
+      if (n < 0 && LibC.errno() != LibC.EINTR) {
+        throw NativeIoException.lastError("poll");
+      }
+    }
+  }
+
+  /** Frees the native memory. */
+  public void close() {
+    mem.close();
   }
 }

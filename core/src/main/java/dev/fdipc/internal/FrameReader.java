@@ -96,6 +96,11 @@ public final class FrameReader {
     return header[5] & 0xff;
   }
 
+  /** The number of fds the header of the frame just read announced. */
+  public int announcedFds() {
+    return header[6] & 0xff;
+  }
+
   /** The body of the frame just read (null when bodies are dropped). */
   public byte[] body() {
     return body;

@@ -149,6 +149,9 @@ public final class LibC {
   /** {@code addr} is a whole {@code struct sockaddr_un} as laid out in memory. */
   public static native int bind(int fd, byte[] addr, int addrLength);
 
+  /** {@code addr} is a whole {@code struct sockaddr_un} as laid out in memory. */
+  public static native int connect(int fd, byte[] addr, int addrLength);
+
   public static native int listen(int fd, int backlog);
 
   public static final int SOCK_NONBLOCK = O_NONBLOCK;

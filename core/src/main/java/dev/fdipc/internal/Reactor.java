@@ -24,8 +24,8 @@ import java.util.function.BiConsumer;
  *
  * <p>Registrations, timers and the handlers they call belong to the loop thread: {@link #modify},
  * {@link #deregister} and {@link #schedule} are called on it (from a handler or a task), and so
- * is {@link #register(int, int, Handler)}; {@link #register(long, int, int, Handler)} may also be
- * called from another thread; any other work is handed over with {@link #execute}. Each registration is known to
+ * is {@link #register(int, int, Handler)}; {@link #register(long, int, int, Handler)} and
+ * {@link #release} may also be called from another thread; any other work is handed over with {@link #execute}. Each registration is known to
  * epoll by a token, never by its fd number, and a descriptor is closed only after the loop thread
  * has deregistered it: an fd number that the kernel reuses for someone else can therefore never
  * be dispatched to the old owner.
@@ -251,6 +251,19 @@ public final class Reactor implements Executor, Closeable {
    */
   public void deregister(long key) {
     assertInLoop();
+    Registration r = registrations.remove(key);
+    if (r != null) {
+      ctl(LibC.EPOLL_CTL_DEL, r.fd, 0, key);
+    }
+  }
+
+  /**
+   * Removes a registration from any thread, for an owner that keeps its handler off the
+   * descriptor by a lock of its own (held around both this and the handler's use of the fd). An
+   * event the loop has already collected for the key finds no registration and is dropped; keys
+   * are never reused. Harmless for a key already removed.
+   */
+  public void release(long key) {
     Registration r = registrations.remove(key);
     if (r != null) {
       ctl(LibC.EPOLL_CTL_DEL, r.fd, 0, key);

@@ -156,7 +156,9 @@ public final class ServerConnection implements EventSession {
         System.nanoTime() + ctx.handshakeTimeout().toNanos(), this::handshakeTimedOut);
     if (ctx.server().isShuttingDown()) {
       refuse(ErrorCode.SHUTTING_DOWN, "server is shutting down", List.of());
+      return;
     }
+    readHello(); // a client writes its HELLO right after connecting: it is often here already
   }
 
   private void handshakeTimedOut() {
@@ -333,11 +335,18 @@ public final class ServerConnection implements EventSession {
 
   private boolean started;
 
+  /** The events the control registration has now. */
+  private int watched = LibC.EPOLLIN;
+
   private void updateInterest() {
     if (key < 0) {
       return;
     }
     int events = (reading ? LibC.EPOLLIN : 0) | (outbox.isEmpty() ? 0 : LibC.EPOLLOUT);
+    if (events == watched) {
+      return;
+    }
+    watched = events;
     try {
       loop.reactor().modify(key, events);
     } catch (IOException e) {

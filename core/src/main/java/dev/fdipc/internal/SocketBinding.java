@@ -260,7 +260,7 @@ public final class SocketBinding {
       if (LibC.fchmod(fd, group == null ? bits : bits & 0700) != 0) {
         throw dev.fdipc.spi.NativeIoException.lastError("fchmod");
       }
-      byte[] addr = sockaddrUn(abs);
+      byte[] addr = ControlSocket.sockaddrUn(abs);
       if (LibC.bind(fd, addr, addr.length) != 0) {
         throw dev.fdipc.spi.NativeIoException.lastError("bind");
       }
@@ -287,15 +287,6 @@ public final class SocketBinding {
       }
       throw new IOException("cannot listen on " + abs + ": " + e.getMessage(), e);
     }
-  }
-
-  /** {@code struct sockaddr_un} for {@code path}: sa_family in host order, path, NUL. */
-  private static byte[] sockaddrUn(Path path) {
-    byte[] p = path.toString().getBytes(java.nio.charset.StandardCharsets.UTF_8);
-    java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(2 + p.length + 1)
-        .order(java.nio.ByteOrder.nativeOrder());
-    b.putShort((short) LibC.AF_UNIX).put(p).put((byte) 0);
-    return b.array();
   }
 
   private static java.util.Set<java.nio.file.attribute.PosixFilePermission> permissions(int bits) {

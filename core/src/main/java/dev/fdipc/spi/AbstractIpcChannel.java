@@ -38,28 +38,6 @@ public abstract class AbstractIpcChannel implements TransportChannel {
   /** Spins between the checks of a spinning wait that need more than a load (clock, close). */
   private static final int SPIN_BURST = 64;
 
-  /**
-   * How many threads of this process may spin at once, over all channels: half the CPUs, at least
-   * one. Spinning pays off only while the peer has a CPU to answer on; with many busy channels on
-   * few cores, spinners would take the CPUs from the peers and the loop they wait for. A wait
-   * that finds the budget spent waits at once instead.
-   */
-  private static final int MAX_SPINNERS =
-      Math.max(1, Runtime.getRuntime().availableProcessors() / 2);
-  private static final java.util.concurrent.atomic.AtomicInteger SPINNERS =
-      new java.util.concurrent.atomic.AtomicInteger();
-
-  private static boolean startSpinning() {
-    int n;
-    do {
-      n = SPINNERS.get();
-      if (n >= MAX_SPINNERS) {
-        return false;
-      }
-    } while (!SPINNERS.compareAndSet(n, n + 1));
-    return true;
-  }
-
   private final String transport;
   private final int maxMessageSize;
   private final ReentrantLock sendLock = new ReentrantLock();
@@ -233,13 +211,13 @@ public abstract class AbstractIpcChannel implements TransportChannel {
         if (stallNanos > 0 && message.position() != before) {
           deadline = System.nanoTime() + stallNanos; // progress: the peer reads, slowly
         }
-        if (spin > 0 && startSpinning()) {
+        if (spin > 0 && dev.fdipc.internal.SpinBudget.tryAcquire()) {
           try {
             if (spinUntilSent(message, spin, deadline)) {
               return;
             }
           } finally {
-            SPINNERS.decrementAndGet();
+            dev.fdipc.internal.SpinBudget.release();
           }
         }
         spin = 0; // once per send, as a receive spins once: after a wake-up, wait at once
@@ -304,13 +282,13 @@ public abstract class AbstractIpcChannel implements TransportChannel {
         if (spin < 0) {
           boolean virtual = VirtualThreads.isCurrentVirtual();
           spin = virtual ? 0 : receiveSpinNanos();
-          if (spin > 0 && startSpinning()) {
+          if (spin > 0 && dev.fdipc.internal.SpinBudget.tryAcquire()) {
             try {
               if ((n = spinUntilReceived(dst, spin, deadline)) != WOULD_BLOCK) {
                 return n;
               }
             } finally {
-              SPINNERS.decrementAndGet();
+              dev.fdipc.internal.SpinBudget.release();
             }
           }
           if (!virtual && deadline == NO_DEADLINE && !gone.get()
