@@ -22,7 +22,7 @@ import static org.junit.jupiter.params.provider.Arguments.arguments;
 import com.sun.jna.Memory;
 import com.sun.jna.Pointer;
 import com.sun.security.auth.module.UnixSystem;
-import dev.fdipc.internal.ControlConnection;
+import dev.fdipc.internal.ControlSocket;
 import dev.fdipc.internal.Frame;
 import dev.fdipc.internal.LibC;
 import dev.fdipc.internal.Wire;
@@ -443,27 +443,28 @@ class NegotiationTest {
     });
     byte[] hello = Wire.encodeHello(new Wire.Hello(7, 4096, List.of("good")));
 
-    ControlConnection control = new ControlConnection(rawConnect());
-    toClose.add(control);
-    control.write(Frame.HELLO, hello);
-    control.acceptFds(true);
-    ControlConnection.Received accepted = control.read(true,
+    int control = ControlSocket.connect(socket);
+    toClose.add(() -> LibC.close(control));
+    ControlSocket.write(control, Wire.frame(Frame.HELLO, 0, hello), List.of(),
         System.nanoTime() + SECONDS.toNanos(WAIT_SECONDS));
-    control.acceptFds(false);
+    ControlSocket.Received accepted = ControlSocket.read(control, true,
+        System.nanoTime() + SECONDS.toNanos(WAIT_SECONDS));
     try {
       assertNotNull(accepted, "the server closed instead of answering the HELLO");
       assertEquals(Frame.ACCEPT, accepted.frame().type());
       assertEquals(2, accepted.fds().size());
       assertFalse(serverReceived.isDone(), "the server's receive returned before the second HELLO");
 
-      control.write(Frame.HELLO, hello); // the client keeps its pipe ends open
+      // the client keeps its pipe ends open
+      ControlSocket.write(control, Wire.frame(Frame.HELLO, 0, hello), List.of(),
+          System.nanoTime() + SECONDS.toNanos(WAIT_SECONDS));
 
       Optional<byte[]> got = serverReceived.get(WAIT_SECONDS, SECONDS);
       assertTrue(got.isEmpty(), "the server's receive should report end of stream");
       String refused = listener.refused.poll(WAIT_SECONDS, SECONDS);
       assertNotNull(refused, "the listener was not told about the second HELLO");
       assertTrue(refused.contains("HELLO"), refused);
-      ControlConnection.Received error = control.read(false,
+      ControlSocket.Received error = ControlSocket.read(control, false,
           System.nanoTime() + SECONDS.toNanos(WAIT_SECONDS));
       assertNotNull(error, "no ERROR frame for the second HELLO");
       assertEquals(Frame.ERROR, error.frame().type());

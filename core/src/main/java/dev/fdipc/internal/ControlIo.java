@@ -15,8 +15,8 @@ import java.util.List;
  * Non-blocking control-socket I/O on raw descriptors: {@code recvmsg(2)} that refuses fds,
  * {@code sendmsg(2)} that attaches them, and {@code SO_PEERCRED}. One instance per loop thread, so
  * the native scratch memory (about 5 KiB) is shared by every connection the loop serves instead of
- * being held by each (and one per client connection, in {@link FdRefusingReader}). Not
- * thread-safe.
+ * being held by each (the client's handshake, in {@link ControlSocket}, takes one per read or write
+ * and frees it at once). Not thread-safe.
  *
  * <p>Reads receive with a control buffer big enough for {@code SCM_MAX_FD} (253) fds, so that fds
  * a peer sends are seen, closed and reported ({@link ErrorCode#FDS_REFUSED}) rather than silently

@@ -30,6 +30,7 @@ import org.junit.jupiter.api.Timeout;
 import org.newsclub.net.unix.AFUNIXServerSocket;
 import org.newsclub.net.unix.AFUNIXSocket;
 import org.newsclub.net.unix.AFUNIXSocketAddress;
+import org.newsclub.net.unix.FileDescriptorCast;
 
 /**
  * Fuzzes what the real {@link FdipcClient} parses during negotiation: a fake server reads its
@@ -74,11 +75,10 @@ class ClientHandshakeFuzzTest {
   /** One client at a time: read its HELLO, answer, close our side, wait for it to close. */
   private static void serve() {
     while (!listener.isClosed()) {
-      // The ControlConnection holds a duplicate of the socket's fd (its FdRefusingReader): close
-      // it too, or every round leaks one fd and the client looks guilty.
-      try (AFUNIXSocket s = listener.accept(); ControlConnection c = new ControlConnection(s)) {
+      try (AFUNIXSocket s = listener.accept()) {
+        int fd = FileDescriptorCast.using(s.getFileDescriptor()).as(Integer.class);
         byte[] answer = ANSWERS.take();
-        ControlConnection.Received hello = c.read(false);
+        ControlSocket.Received hello = ControlSocket.read(fd, false, 0);
         Objects.requireNonNull(hello, "client sent no HELLO");
         s.getOutputStream().write(answer);
         HalfClose.output(s);

@@ -25,12 +25,16 @@ import org.junit.jupiter.api.Timeout;
 import org.newsclub.net.unix.AFUNIXServerSocket;
 import org.newsclub.net.unix.AFUNIXSocket;
 import org.newsclub.net.unix.AFUNIXSocketAddress;
+import org.newsclub.net.unix.FileDescriptorCast;
 
 /**
  * Fuzzes the control frame decoder: {@link Wire#bodyLength} on its own, and
- * {@link ControlConnection#read} over a real UNIX stream socket fed arbitrary bytes. Each outcome
- * is compared with a reference reading of PROTOCOL.md section 3.2 written here from the text, so
- * the fuzzer checks more than "no crash": the right frames, the right error code, nothing else.
+ * {@link ControlSocket#read(int, boolean, long)} (the client's handshake reader, on the
+ * {@link FrameReader} the server's loops read with too) over a real UNIX stream socket fed
+ * arbitrary bytes. Each outcome is compared with a reference reading of PROTOCOL.md section 3.2
+ * written here from the text (except that a receiver accepting no fds refuses a header announcing
+ * some before reading its body, as FrameReader does), so the fuzzer checks more than "no crash":
+ * the right frames, the right error code, nothing else.
  *
  * <p>Without {@code JAZZER_FUZZ} each method replays its saved inputs under
  * {@code src/test/resources/dev/fdipc/internal/FrameDecoderFuzzTestInputs/<method>/}; with
@@ -41,7 +45,7 @@ import org.newsclub.net.unix.AFUNIXSocketAddress;
 class FrameDecoderFuzzTest {
   /** Inputs beyond this are cut: all of it must fit in the socket's buffer before the read. */
   private static final int MAX_STREAM = 100_000;
-  /** Per read: the body (at most 64 KiB) plus what the JDK and junixsocket need. */
+  /** Per read: the body (at most 64 KiB) plus what the JDK and the reader need. */
   private static final long READ_ALLOCATION_LIMIT = Frame.MAX_FRAME_SIZE + (256 << 10);
 
   private static Path dir;
@@ -131,19 +135,16 @@ class FrameDecoderFuzzTest {
         OutputStream out = peer.getOutputStream();
         out.write(stream);
         HalfClose.output(peer);
-        ControlConnection control = new ControlConnection(socket);
-        if (acceptFds) {
-          control.acceptFds(true);
-        }
+        int fd = FileDescriptorCast.using(socket.getFileDescriptor()).as(Integer.class);
         int at = 0;
         // Each successful read consumes at least a header, so this loop ends.
         for (int frames = 0; frames <= stream.length / Frame.HEADER_SIZE; frames++) {
           Object expected = expectedFrame(stream, at, acceptFds);
           long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
           long before = Allocation.current();
-          ControlConnection.Received r;
+          ControlSocket.Received r;
           try {
-            r = control.read(acceptFds, deadline);
+            r = ControlSocket.read(fd, acceptFds, deadline);
           } catch (ProtocolException e) {
             assertEquals(expected, e.code(), () -> "at " + at(stream, 0) + ": " + e.getMessage());
             return;
@@ -187,12 +188,17 @@ class FrameDecoderFuzzTest {
     if (header instanceof ErrorCode) {
       return header;
     }
+    if (s[at + 6] != 0 && !acceptFds) {
+      // FrameReader, which the server and the client read with, refuses from the header,
+      // before reading the body
+      return ErrorCode.FDS_REFUSED;
+    }
     int body = (Integer) header;
     if (left < Frame.HEADER_SIZE + body) {
       return EOFException.class;
     }
     if (s[at + 6] != 0) {
-      return acceptFds ? ErrorCode.MALFORMED_FRAME : ErrorCode.FDS_REFUSED;
+      return ErrorCode.MALFORMED_FRAME; // announced fds that never arrive
     }
     return Arrays.copyOfRange(s, at, at + Frame.HEADER_SIZE + body);
   }

@@ -8,8 +8,9 @@ import com.sun.jna.Library;
 import com.sun.jna.Native;
 import dev.fdipc.FdipcClient;
 import dev.fdipc.IpcChannel;
-import dev.fdipc.internal.ControlConnection;
+import dev.fdipc.internal.ControlSocket;
 import dev.fdipc.internal.Frame;
+import dev.fdipc.internal.LibC;
 import dev.fdipc.internal.Wire;
 import dev.fdipc.spi.Fd;
 import dev.fdipc.testkit.FdCount;
@@ -32,8 +33,6 @@ import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
-import org.newsclub.net.unix.AFUNIXSocket;
-import org.newsclub.net.unix.AFUNIXSocketAddress;
 
 /**
  * What the real server holds and hands out: every fd it holds is close-on-exec while clients of
@@ -122,20 +121,24 @@ class FdHygieneEndToEndTest {
   static void assertExactFds(Path socket, Proc server, String transport, List<String> kinds)
       throws Exception {
     // The first handshake in this JVM opens fds of its own (libffi's closure file, say).
-    try (AFUNIXSocket s = AFUNIXSocket.connectTo(AFUNIXSocketAddress.of(socket));
-        ControlConnection control = new ControlConnection(s)) {
-      control.acceptFds(true);
-      control.write(Frame.HELLO, Wire.encodeHello(new Wire.Hello(76, 0, List.of(transport))));
-      ControlConnection.Received warmUp = control.read(true, System.nanoTime() + WAIT.toNanos());
+    int warm = ControlSocket.connect(socket);
+    try {
+      ControlSocket.write(warm, hello(76, transport), List.of(),
+          System.nanoTime() + WAIT.toNanos());
+      ControlSocket.Received warmUp = ControlSocket.read(warm, true,
+          System.nanoTime() + WAIT.toNanos());
       assertNotNull(warmUp, "server closed instead of answering");
       Fd.closeAll(warmUp.fds());
+    } finally {
+      LibC.close(warm);
     }
-    try (AFUNIXSocket s = AFUNIXSocket.connectTo(AFUNIXSocketAddress.of(socket));
-        ControlConnection control = new ControlConnection(s)) {
-      control.acceptFds(true);
-      control.write(Frame.HELLO, Wire.encodeHello(new Wire.Hello(77, 0, List.of(transport))));
+    int control = ControlSocket.connect(socket);
+    try {
+      ControlSocket.write(control, hello(77, transport), List.of(),
+          System.nanoTime() + WAIT.toNanos());
       Map<Integer, String> before = FdCount.snapshot();
-      ControlConnection.Received accept = control.read(true, System.nanoTime() + WAIT.toNanos());
+      ControlSocket.Received accept = ControlSocket.read(control, true,
+          System.nanoTime() + WAIT.toNanos());
       Map<Integer, String> after = FdCount.snapshot();
       assertNotNull(accept, "server closed instead of answering");
       assertEquals(Frame.ACCEPT, accept.frame().type(), () -> Frame.typeName(
@@ -170,7 +173,14 @@ class FdHygieneEndToEndTest {
       } finally {
         Fd.closeAll(fds);
       }
+    } finally {
+      LibC.close(control);
     }
+  }
+
+  private static byte[] hello(int clientId, String transport) {
+    return Wire.frame(Frame.HELLO, 0,
+        Wire.encodeHello(new Wire.Hello(clientId, 0, List.of(transport))));
   }
 
   /** The kind of each fd a transport sends, in ACCEPT order, with pipe ends' access mode. */

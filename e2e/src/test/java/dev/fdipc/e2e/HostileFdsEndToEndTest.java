@@ -8,17 +8,16 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.sun.jna.Memory;
 import com.sun.jna.Pointer;
 import dev.fdipc.ErrorCode;
-import dev.fdipc.internal.ControlConnection;
+import dev.fdipc.internal.ControlSocket;
 import dev.fdipc.internal.Frame;
 import dev.fdipc.internal.LibC;
 import dev.fdipc.internal.Wire;
 import dev.fdipc.spi.Fd;
-import java.io.FileDescriptor;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.Arrays;
+import java.util.Collections;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
@@ -29,8 +28,6 @@ import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
-import org.newsclub.net.unix.AFUNIXSocket;
-import org.newsclub.net.unix.AFUNIXSocketAddress;
 
 /**
  * A client that sends file descriptors to the real server, with its HELLO or after the handshake:
@@ -83,30 +80,26 @@ class HostileFdsEndToEndTest {
     Fd readEnd = pipe.get(0);
     Fd writeEnd = pipe.get(1);
     List<Fd> transportFds = new java.util.ArrayList<>();
-    try (AFUNIXSocket s = AFUNIXSocket.connectTo(AFUNIXSocketAddress.of(dir.resolve("s.sock")));
-        ControlConnection control = new ControlConnection(s)) {
+    int control = ControlSocket.connect(dir.resolve("s.sock"));
+    try {
       byte[] hello = Wire.frame(Frame.HELLO, 0,
           Wire.encodeHello(new Wire.Hello(4242, 0, List.of("pipe"))));
       byte[] carrier = hello;
       if (afterHandshake) {
-        s.getOutputStream().write(hello);
-        control.acceptFds(true);
-        ControlConnection.Received accept = control.read(true, System.nanoTime()
+        ControlSocket.write(control, hello, List.of(), System.nanoTime() + WAIT.toNanos());
+        ControlSocket.Received accept = ControlSocket.read(control, true, System.nanoTime()
             + WAIT.toNanos());
         assertNotNull(accept, "server closed instead of answering the HELLO");
-        assertEquals(Frame.ACCEPT, accept.frame().type());
         transportFds.addAll(accept.fds()); // closing them now would end the session by itself
-        control.acceptFds(false);
+        assertEquals(Frame.ACCEPT, accept.frame().type());
         server.awaitOut("client 4242 connected", WAIT);
         carrier = Wire.frame(Frame.GOODBYE, 0, Wire.encodeGoodbye(Wire.GOODBYE_CLOSE, "bye"));
       }
-      FileDescriptor[] copies = new FileDescriptor[count];
-      Arrays.fill(copies, writeEnd.fileDescriptor());
-      s.setOutboundFileDescriptors(copies);
-      s.getOutputStream().write(carrier);
-      s.setOutboundFileDescriptors((FileDescriptor[]) null);
+      ControlSocket.write(control, carrier, Collections.nCopies(count, writeEnd),
+          System.nanoTime() + WAIT.toNanos());
 
-      ControlConnection.Received reply = control.read(false, System.nanoTime() + WAIT.toNanos());
+      ControlSocket.Received reply = ControlSocket.read(control, false,
+          System.nanoTime() + WAIT.toNanos());
       assertNotNull(reply, "server closed without an ERROR frame\n" + server.transcript());
       assertEquals(Frame.ERROR, reply.frame().type());
       Wire.Error error = Wire.decodeError(reply.frame().body());
@@ -116,6 +109,7 @@ class HostileFdsEndToEndTest {
       assertDropped(control);
       server.awaitOut("FDS_REFUSED", WAIT);
     } finally {
+      LibC.close(control);
       Fd.closeAll(transportFds);
     }
     writeEnd.close();
@@ -136,9 +130,9 @@ class HostileFdsEndToEndTest {
    * End of stream, or a reset: the server closes without reading the rest of what the client sent,
    * and a UNIX socket closed with unread data resets its peer once the ERROR has been read.
    */
-  private static void assertDropped(ControlConnection control) throws IOException {
+  private static void assertDropped(int control) throws IOException {
     try {
-      assertNull(control.read(false, System.nanoTime() + WAIT.toNanos()),
+      assertNull(ControlSocket.read(control, false, System.nanoTime() + WAIT.toNanos()),
           "the server must drop the client after refusing its fds");
     } catch (java.net.SocketException reset) {
       assertTrue(reset.getMessage().contains("reset"), reset.toString());
