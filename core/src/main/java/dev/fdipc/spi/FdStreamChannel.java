@@ -135,9 +135,16 @@ public class FdStreamChannel extends AbstractIpcChannel {
     return new com.sun.jna.Memory(size);
   }
 
-  /** A big-endian view (JNA's views are in native order; the framing is big-endian). */
+  /**
+   * A big-endian view (JNA's views are in native order; the framing is big-endian). Through a
+   * plain {@link Pointer}: {@code Memory.getByteBuffer} also files the Memory in JNA's global
+   * holder, which keeps it reachable until a later view purges the holder, so a burst of
+   * connections would leave thousands of them on the heap after the last one closed. The view
+   * is used only while the channel is open, and {@link #release()} frees the memory after that.
+   */
   private static ByteBuffer view(com.sun.jna.Memory m) {
-    return m.getByteBuffer(0, m.size()).order(java.nio.ByteOrder.BIG_ENDIAN);
+    return new Pointer(Pointer.nativeValue(m)).getByteBuffer(0, m.size())
+        .order(java.nio.ByteOrder.BIG_ENDIAN);
   }
 
   // ---------------------------------------------------------------------------------- send

@@ -80,7 +80,10 @@ public final class Wakeup implements Closeable {
   /** Waits for one descriptor at a time, interruptibly; owned by one thread role. */
   public final class Waiter {
     private final com.sun.jna.Memory memory = new com.sun.jna.Memory(16);
-    private final ByteBuffer pollfds = memory.getByteBuffer(0, 16).order(ByteOrder.nativeOrder());
+    // through a plain Pointer, not Memory.getByteBuffer, which keeps the Memory in JNA's global
+    // holder until a later view purges it (see FdStreamChannel.view)
+    private final ByteBuffer pollfds = new Pointer(Pointer.nativeValue(memory))
+        .getByteBuffer(0, 16).order(ByteOrder.nativeOrder());
     private final long pollfdsAddress = Pointer.nativeValue(memory);
 
     private Waiter() {

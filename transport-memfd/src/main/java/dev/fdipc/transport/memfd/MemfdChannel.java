@@ -468,6 +468,8 @@ final class MemfdChannel extends AbstractIpcChannel {
       ring(rxSpaceBell);
       MemfdNative.unmap(address, size);
     } finally {
+      rxDrain.close();
+      txDrain.close();
       Fd.closeAll(List.of(txDataBell, txSpaceBell, rxDataBell, rxSpaceBell));
     }
   }
