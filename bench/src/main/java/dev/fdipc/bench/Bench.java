@@ -23,7 +23,7 @@ import picocli.CommandLine.Option;
  * instead, through the same runners.
  */
 @Command(name = "bench", mixinStandardHelpOptions = true, sortOptions = false,
-    subcommands = Scale.class,
+    subcommands = {Scale.class, Churn.class},
     versionProvider = Bench.Version.class,
     description = {"Measures fdipc transports and baselines between two processes.",
         "The defaults measure every available transport and both baselines in all modes, with "

@@ -86,17 +86,10 @@ final class Scale implements Callable<Integer> {
   private Row measure(String transport, int n) throws Exception {
     Path dir = Files.createTempDirectory("fdipc-scale");
     Path socket = dir.resolve("s.sock");
-    List<String> cmd = new ArrayList<>();
-    cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
-    cmd.addAll(List.of("--enable-native-access=ALL-UNNAMED", "-XX:+UseSerialGC", "-cp",
-        System.getProperty("java.class.path"), "dev.fdipc.server.ServerMain",
-        "--socket=" + socket, "--transport=" + transport,
-        "--max-connections-per-uid=" + (n + 16)));
-    Process server = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+    Process server = ServerCommand.start(socket, transport, n + 16);
     try {
-      awaitReady(server);
       long pid = server.pid();
-      Proc base = Proc.read(pid);
+      ServerCommand.Proc base = ServerCommand.Proc.read(pid);
       List<EventChannel> open = new ArrayList<>(n);
       CountDownLatch answered = new CountDownLatch(n);
       AtomicReference<Throwable> failure = new AtomicReference<>();
@@ -132,12 +125,12 @@ final class Scale implements Callable<Integer> {
           throw new IOException(answered.getCount() + " of " + n + " clients got no answer in "
               + ANSWER_SECONDS + " s" + (failure.get() == null ? "" : ": " + failure.get()));
         }
-        Proc held = Proc.read(pid);
+        ServerCommand.Proc held = ServerCommand.Proc.read(pid);
         for (EventChannel ch : open) {
           ch.close();
         }
         open.clear();
-        long after = awaitFds(pid, base.fds());
+        long after = ServerCommand.awaitFds(pid, base.fds());
         return new Row(transport, n, base.threads(), held.threads(), base.rssKiB() / 1024.0,
             held.rssKiB() / 1024.0, base.fds(), held.fds(), (held.fds() - base.fds()) / (double) n,
             n / seconds, connect.getValueAtPercentile(50), connect.getValueAtPercentile(99), after);
@@ -147,66 +140,7 @@ final class Scale implements Callable<Integer> {
         }
       }
     } finally {
-      server.destroy(); // SIGTERM: the server says goodbye and removes its socket
-      if (!server.waitFor(30, TimeUnit.SECONDS)) {
-        server.destroyForcibly();
-      }
-      Files.deleteIfExists(socket);
-      Files.deleteIfExists(dir.resolve("s.sock.lock"));
-      Files.deleteIfExists(dir);
-    }
-  }
-
-  private static void awaitReady(Process server) throws IOException {
-    BufferedReader r = new BufferedReader(new InputStreamReader(server.getInputStream(),
-        StandardCharsets.UTF_8));
-    String line;
-    StringBuilder seen = new StringBuilder();
-    while ((line = r.readLine()) != null) {
-      if (line.startsWith("fdipc server ready")) {
-        Thread drain = new Thread(() -> {
-          try {
-            while (r.readLine() != null) {
-              // the server prints every message; nobody reads it here
-            }
-          } catch (IOException e) {
-            // the server ended
-          }
-        }, "scale-server-output");
-        drain.setDaemon(true);
-        drain.start();
-        return;
-      }
-      seen.append(line).append('\n');
-    }
-    throw new IOException("the server did not start:\n" + seen);
-  }
-
-  /** Waits (up to 30 s) for the server's descriptors to come back to {@code base}. */
-  private static long awaitFds(long pid, long base) throws IOException, InterruptedException {
-    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-    long now = Proc.read(pid).fds();
-    while (now > base && System.nanoTime() - deadline < 0) {
-      Thread.sleep(20); // polling another process's fd count: there is no event for it
-      now = Proc.read(pid).fds();
-    }
-    return now;
-  }
-
-  /** A process's threads, resident set and open descriptors, from /proc. */
-  record Proc(long threads, long rssKiB, long fds) {
-    static Proc read(long pid) throws IOException {
-      long threads = -1;
-      long rss = -1;
-      for (String line : Files.readAllLines(Path.of("/proc/" + pid + "/status"))) {
-        if (line.startsWith("Threads:")) {
-          threads = Long.parseLong(line.substring(8).trim());
-        } else if (line.startsWith("VmRSS:")) {
-          rss = Long.parseLong(line.substring(6).replace("kB", "").trim());
-        }
-      }
-      String[] fds = new java.io.File("/proc/" + pid + "/fd").list();
-      return new Proc(threads, rss, fds == null ? -1 : fds.length);
+      ServerCommand.stop(server, dir);
     }
   }
 
