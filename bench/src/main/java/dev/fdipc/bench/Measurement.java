@@ -27,6 +27,19 @@ record Measurement(String transport, Mode mode, int size, int clients, long p50N
         h.getMaxValue(), Double.NaN, Double.NaN, Map.of());
   }
 
+  /**
+   * Round trips with their rate: {@code h} holds every round trip of all clients over
+   * {@code elapsedNanos}, so the messages per second are the round trips per second of them all
+   * (what many busy clients get out of the server), and the MB/s their payload one way.
+   */
+  static Measurement ofRoundTrips(String transport, int size, int clients, Histogram h,
+      long elapsedNanos) {
+    double perSecond = h.getTotalCount() / (elapsedNanos / 1e9);
+    return new Measurement(transport, Mode.LATENCY, size, clients, h.getValueAtPercentile(50),
+        h.getValueAtPercentile(90), h.getValueAtPercentile(99), h.getValueAtPercentile(99.9),
+        h.getMaxValue(), perSecond, perSecond * size / 1e6, Map.of());
+  }
+
   static Measurement ofRate(String transport, int size, int clients, long messages,
       long elapsedNanos) {
     double seconds = elapsedNanos / 1e9;

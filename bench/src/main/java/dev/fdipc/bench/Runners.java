@@ -73,7 +73,7 @@ final class Runners {
       }
       return h;
     });
-    return Measurement.ofHistogram(endpoint.label(), Mode.LATENCY, size, clients, merge(hs));
+    return Measurement.ofRoundTrips(endpoint.label(), size, clients, merge(hs), durationNanos);
   }
 
   /**
