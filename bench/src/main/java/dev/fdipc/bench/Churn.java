@@ -268,9 +268,8 @@ final class Churn implements Callable<Integer> {
   }
 
   private static String toJson(List<Row> rows) {
-    StringBuilder b = new StringBuilder("[\n");
-    for (int i = 0; i < rows.size(); i++) {
-      Row r = rows.get(i);
+    List<Map<String, Object>> objects = new ArrayList<>();
+    for (Row r : rows) {
       Map<String, Object> m = new LinkedHashMap<>();
       m.put("mode", "churn");
       m.put("transport", r.transport());
@@ -291,15 +290,8 @@ final class Churn implements Callable<Integer> {
       m.put("server_rss_mib_peak", Math.round(r.peakRssMiB() * 10) / 10.0);
       m.put("back_to_baseline", r.baseline());
       m.put("jvm", System.getProperty("java.version"));
-      b.append("  {");
-      int k = 0;
-      for (Map.Entry<String, Object> e : m.entrySet()) {
-        b.append(k++ == 0 ? "" : ", ").append('"').append(e.getKey()).append("\": ");
-        Object v = e.getValue();
-        b.append(v instanceof String ? "\"" + v + "\"" : String.valueOf(v));
-      }
-      b.append(i + 1 < rows.size() ? "},\n" : "}\n");
+      objects.add(m);
     }
-    return b.append("]\n").toString();
+    return JsonWriter.objects(objects);
   }
 }

@@ -45,6 +45,26 @@ final class JsonWriter {
     return sb.append(measurements.isEmpty() ? "]\n" : "\n]\n").toString();
   }
 
+  /**
+   * A JSON array of flat objects, one per line, keys in their map's order: strings and booleans
+   * as such, other values as numbers.
+   */
+  static String objects(List<Map<String, Object>> rows) {
+    StringBuilder b = new StringBuilder("[\n");
+    for (int i = 0; i < rows.size(); i++) {
+      b.append("  {");
+      int k = 0;
+      for (Map.Entry<String, Object> e : rows.get(i).entrySet()) {
+        b.append(k++ == 0 ? "" : ", ").append(string(e.getKey())).append(": ");
+        Object v = e.getValue();
+        b.append(v instanceof String t ? string(t) : v instanceof Boolean ? String.valueOf(v)
+            : number(((Number) v).doubleValue()));
+      }
+      b.append(i + 1 < rows.size() ? "},\n" : "}\n");
+    }
+    return b.append("]\n").toString();
+  }
+
   /** A JSON number; JSON has no NaN or infinity, so those become null. */
   static String number(double v) {
     if (Double.isNaN(v) || Double.isInfinite(v)) {

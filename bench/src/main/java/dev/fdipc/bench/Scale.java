@@ -145,9 +145,8 @@ final class Scale implements Callable<Integer> {
   }
 
   private static String toJson(List<Row> rows) {
-    StringBuilder b = new StringBuilder("[\n");
-    for (int i = 0; i < rows.size(); i++) {
-      Row r = rows.get(i);
+    List<Map<String, Object>> objects = new ArrayList<>();
+    for (Row r : rows) {
       Map<String, Object> m = new LinkedHashMap<>();
       m.put("mode", "scale");
       m.put("transport", r.transport());
@@ -165,16 +164,9 @@ final class Scale implements Callable<Integer> {
       m.put("connect_p99_us", round(r.connectP99Micros()));
       m.put("jvm", System.getProperty("java.version"));
       m.put("cpus", Runtime.getRuntime().availableProcessors());
-      b.append("  {");
-      int k = 0;
-      for (Map.Entry<String, Object> e : m.entrySet()) {
-        b.append(k++ == 0 ? "" : ", ").append('"').append(e.getKey()).append("\": ");
-        Object v = e.getValue();
-        b.append(v instanceof String ? "\"" + v + "\"" : String.valueOf(v));
-      }
-      b.append(i + 1 < rows.size() ? "},\n" : "}\n");
+      objects.add(m);
     }
-    return b.append("]\n").toString();
+    return JsonWriter.objects(objects);
   }
 
   private static double round(double v) {

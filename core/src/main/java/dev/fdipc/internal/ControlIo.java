@@ -196,11 +196,21 @@ public final class ControlIo {
    * @return false if the deadline passed first
    */
   public boolean awaitReadable(int fd, long deadline) throws IOException {
+    return await(fd, dev.fdipc.spi.Interest.READABLE, deadline);
+  }
+
+  /** Waits until {@code fd} is writable, as {@link #awaitReadable} does for reading. */
+  public boolean awaitWritable(int fd, long deadline) throws IOException {
+    return await(fd, dev.fdipc.spi.Interest.WRITABLE, deadline);
+  }
+
+  private boolean await(int fd, short interest, long deadline) throws IOException {
     if (VirtualThreads.isCurrentVirtual()) {
-      ParkingLot.shared().await(new dev.fdipc.spi.Interest(fd, dev.fdipc.spi.Interest.READABLE),
+      ParkingLot.shared().await(new dev.fdipc.spi.Interest(fd, interest),
           deadline == 0 ? Long.MAX_VALUE : deadline);
       return deadline == 0 || System.nanoTime() - deadline < 0;
     }
+    short events = interest == dev.fdipc.spi.Interest.READABLE ? LibC.POLLIN : LibC.POLLOUT;
     while (true) {
       int timeout = -1;
       if (deadline != 0) {
@@ -211,7 +221,7 @@ public final class ControlIo {
         timeout = (int) Math.min(Integer.MAX_VALUE, (left + 999_999) / 1_000_000);
       }
       mem.setInt(DATA_OFFSET, fd);
-      mem.setShort(DATA_OFFSET + 4, LibC.POLLIN);
+      mem.setShort(DATA_OFFSET + 4, events);
       mem.setShort(DATA_OFFSET + 6, (short) 0);
       int n = LibC.poll(base + DATA_OFFSET, 1, timeout);
       if (n > 0) {

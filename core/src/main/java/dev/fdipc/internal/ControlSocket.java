@@ -86,37 +86,12 @@ public final class ControlSocket {
         if (n > 0) {
           off += n;
           attach = List.of(); // fds go with the first byte only
-        } else if (!awaitWritable(fd, deadline)) {
+        } else if (!io.awaitWritable(fd, deadline)) {
           throw new SocketTimeoutException("the peer took no data before the deadline");
         }
       }
     } finally {
       io.close();
-    }
-  }
-
-  private static boolean awaitWritable(int fd, long deadline) throws IOException {
-    try (com.sun.jna.Memory pfd = new com.sun.jna.Memory(8)) {
-      while (true) {
-        int timeout = -1;
-        if (deadline != 0) {
-          long left = deadline - System.nanoTime();
-          if (left <= 0) {
-            return false;
-          }
-          timeout = (int) Math.min(Integer.MAX_VALUE, (left + 999_999) / 1_000_000);
-        }
-        pfd.setInt(0, fd);
-        pfd.setShort(4, LibC.POLLOUT);
-        pfd.setShort(6, (short) 0);
-        int n = LibC.poll(com.sun.jna.Pointer.nativeValue(pfd), 1, timeout);
-        if (n > 0) {
-          return true;
-        }
-        if (n < 0 && LibC.errno() != LibC.EINTR) {
-          throw NativeIoException.lastError("poll");
-        }
-      }
     }
   }
 
