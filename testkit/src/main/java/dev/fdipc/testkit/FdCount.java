@@ -17,6 +17,22 @@ public final class FdCount {
     return names == null ? -1 : names.length - 1; // minus the one list() itself opened
   }
 
+  /**
+   * The descriptors open now that were not in {@code before} (a {@link #snapshot()}): by number
+   * and what they refer to, so a number the kernel reused for another object counts as opened.
+   * What a leak check should look at rather than the count, which also drops when a cleaner of
+   * the JVM or of an earlier test closes something meanwhile.
+   */
+  public static java.util.Map<Integer, String> openedSince(java.util.Map<Integer, String> before) {
+    java.util.Map<Integer, String> opened = new TreeMap<>();
+    for (var e : snapshot().entrySet()) {
+      if (!e.getValue().equals(before.get(e.getKey()))) {
+        opened.put(e.getKey(), e.getValue());
+      }
+    }
+    return opened;
+  }
+
   /** What changed between two {@link #snapshot()}s: descriptors opened and closed. */
   public static String diff(java.util.Map<Integer, String> before,
       java.util.Map<Integer, String> after) {

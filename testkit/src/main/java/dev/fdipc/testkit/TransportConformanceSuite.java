@@ -382,8 +382,7 @@ public abstract class TransportConformanceSuite {
       warm.client().send(bytes("warm-up"));
       warm.server().receive();
     }
-    int before = FdCount.count();
-    java.util.Map<Integer, String> beforeList = FdCount.snapshot();
+    java.util.Map<Integer, String> before = FdCount.snapshot();
     for (int i = 0; i < 200; i++) {
       try (Loopback.Pair pair = loopback.connect()) {
         pair.client().send(bytes("n" + i));
@@ -392,10 +391,9 @@ public abstract class TransportConformanceSuite {
         assertEquals("r" + i, text(pair.client().receive()));
       }
     }
-    int after = FdCount.count();
-    if (after != before) {
-      fail("fd count went from " + before + " to " + after + " over 200 connections:"
-          + FdCount.diff(beforeList, FdCount.snapshot()));
+    java.util.Map<Integer, String> opened = FdCount.openedSince(before);
+    if (!opened.isEmpty()) {
+      fail(opened.size() + " descriptor(s) left open over 200 connections: " + opened);
     }
   }
 

@@ -160,7 +160,7 @@ class LimitsTest {
     long[] saved = MqNative.getrlimit(MqNative.RLIMIT_MSGQUEUE);
     MqueueTransportProvider p = new MqueueTransportProvider();
     p.unavailabilityCause(); // probe before the limit drops
-    int before = FdCount.count();
+    java.util.Map<Integer, String> before = FdCount.snapshot();
     try {
       // room for the first queue of a client, not the second: the first must be released
       assertEquals(0, MqNative.setrlimit(MqNative.RLIMIT_MSGQUEUE, KERNEL_DEFAULT.charge(),
@@ -176,7 +176,8 @@ class LimitsTest {
       assertTrue(e.getMessage().endsWith("(mq_open(..) failed with error(24), EMFILE, which the "
           + "kernel also returns for this limit)"), e.getMessage());
       assertTrue(e.getMessage().contains("raise the limit with ulimit -q BYTES"), e.getMessage());
-      assertEquals(before, FdCount.count(), "descriptors left open by the failed creation");
+      assertEquals(Map.of(), FdCount.openedSince(before),
+          "descriptors left open by the failed creation");
       // Sized to the budget, smaller queues would still fit; with the size fixed by the server's
       // option, which capacity() reflects once the options are checked, none does.
       assertTrue(p.capacity().startsWith("about 6 clients"), p.capacity());

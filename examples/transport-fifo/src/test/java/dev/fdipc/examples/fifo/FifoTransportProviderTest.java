@@ -118,11 +118,11 @@ class FifoTransportProviderTest {
   void missingDirectoryFailsWithItsPathAndLeaksNothing() throws IOException {
     Path missing = parent.resolve("missing");
     provider.unavailabilityCause(); // probe first: it opens and closes descriptors once
-    int before = FdCount.count();
+    java.util.Map<Integer, String> before = FdCount.snapshot();
     IOException e = assertThrows(IOException.class,
         () -> provider.createServer(settings(missing)));
     assertTrue(e.getMessage().contains(missing.toString()), e.getMessage());
-    assertEquals(before, FdCount.count(), FdCount::describe);
+    assertEquals(java.util.Map.of(), FdCount.openedSince(before), FdCount::describe);
     assertEquals(List.of(), entries(parent));
   }
 
