@@ -255,10 +255,10 @@ public abstract class AbstractIpcChannel implements TransportChannel {
     long until = spin == Long.MAX_VALUE ? NO_DEADLINE : System.nanoTime() + spin;
     while (true) {
       for (int i = 0; i < SPIN_BURST; i++) {
-        Thread.onSpinWait();
         if (trySendOnce(message)) {
           return true;
         }
+        Thread.onSpinWait();
       }
       checkNotClosedWhileWaiting();
       if (expired(until) || expired(deadline)) {
@@ -316,11 +316,11 @@ public abstract class AbstractIpcChannel implements TransportChannel {
     while (true) {
       // The clock is read once per burst: a message is noticed within one try and one pause.
       for (int i = 0; i < SPIN_BURST; i++) {
-        Thread.onSpinWait();
         int n = doTryReceive(dst);
         if (n != WOULD_BLOCK) {
           return n;
         }
+        Thread.onSpinWait(); // after the try: a message that arrived is taken without a pause
       }
       checkNotClosedWhileWaiting();
       if (expired(until) || expired(deadline) || isPeerGone()) {
