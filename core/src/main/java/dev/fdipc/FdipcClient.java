@@ -152,6 +152,10 @@ public final class FdipcClient {
       try {
         fd = ControlSocket.connect(path);
       } catch (NativeIoException e) {
+        if (!e.call().equals("connect")) {
+          throw new IOException("cannot open a socket to connect to " + path + ": "
+              + e.getMessage(), e); // out of fds, say: nothing to do with the server
+        }
         java.net.ConnectException ce = new java.net.ConnectException(whyNotConnected(path, e));
         ce.initCause(e);
         throw ce;
@@ -214,6 +218,9 @@ public final class FdipcClient {
             + "in (bin/server --socket-mode=0660 --socket-group=GROUP), or use a server of your "
             + "own (--socket)";
       }
+      if (e.errno() != ENOENT && e.errno() != ECONNREFUSED) {
+        return "cannot connect to " + path + ": " + m;
+      }
       if (a != null) {
         return "no fdipc server listens at " + path + " (" + m + "; the socket file is left from "
             + "a server that stopped); start one with: bin/server --socket=" + path;
@@ -223,7 +230,9 @@ public final class FdipcClient {
     }
 
     private static final int EPERM = 1;
+    private static final int ENOENT = 2;
     private static final int EACCES = 13;
+    private static final int ECONNREFUSED = 111;
 
     private ClientChannel handshake(int fd, TransportRegistry reg, List<String> accept, Path path,
         boolean blocking) throws IOException {
@@ -232,7 +241,7 @@ public final class FdipcClient {
         ControlSocket.write(fd, Wire.frame(Frame.HELLO, 0, Wire.encodeHello(new Wire.Hello(
             clientId, maxMessageSize, accept))), List.of(), deadline);
       } catch (SocketTimeoutException e) {
-        throw notAnswered(path);
+        throw notAnswered(path, e);
       } catch (IOException e) {
         throw refusedBeforeHello(fd, e);
       }
@@ -240,7 +249,7 @@ public final class FdipcClient {
       try {
         r = ControlSocket.read(fd, true, deadline, true);
       } catch (SocketTimeoutException e) {
-        throw notAnswered(path);
+        throw notAnswered(path, e);
       }
       if (r == null) {
         throw new IOException("server closed the connection during the handshake");
@@ -275,7 +284,12 @@ public final class FdipcClient {
             .openClient(new ClientEnd(owned, a.parameters()), settings);
         if (blocking && channel instanceof dev.fdipc.spi.AbstractIpcChannel ac
             && !dev.fdipc.internal.VirtualThreads.isCurrentVirtual()) {
-          ac.preparePlatformWaits(); // a blocking channel holds its descriptors from the start
+          try {
+            ac.preparePlatformWaits(); // a blocking channel holds its descriptors from the start
+          } catch (IOException | RuntimeException e) {
+            Fd.closeAllAfter(e, List.of(channel));
+            throw e;
+          }
         }
         return ClientChannel.start(channel, fd, serverGone);
       } finally {
@@ -283,10 +297,12 @@ public final class FdipcClient {
       }
     }
 
-    private SocketTimeoutException notAnswered(Path path) {
-      return new SocketTimeoutException("the server at " + path + " did not answer within "
-          + handshakeTimeout.toMillis() + " ms: it accepts connections but is not an fdipc "
-          + "server, or it is stuck; check --socket");
+    private SocketTimeoutException notAnswered(Path path, SocketTimeoutException cause) {
+      SocketTimeoutException e = new SocketTimeoutException("the server at " + path
+          + " did not answer within " + handshakeTimeout.toMillis() + " ms: it accepts "
+          + "connections but is not an fdipc server, or it is stuck; check --socket");
+      e.initCause(cause);
+      return e;
     }
   }
 }

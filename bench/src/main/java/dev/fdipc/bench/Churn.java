@@ -110,7 +110,11 @@ final class Churn implements Callable<Integer> {
       Worker warm = Worker.start(socket, transport, Math.min(200, clients), 100, 0);
       Thread.sleep(3000);
       warm.stop();
-      ServerCommand.awaitFds(pid, idleFds);
+      long settled = ServerCommand.awaitFds(pid, idleFds);
+      if (settled != idleFds) { // a baseline with the warm-up's descriptors would hide leaks
+        throw new IOException("the server still holds " + settled + " descriptors 30 s after the"
+            + " warm-up's clients left, against " + idleFds + " before them");
+      }
       // the heap first: jcmd's first use adds the JVM's attach listener (a thread and a socket)
       Map<String, long[]> baseHistogram = ServerCommand.histogram(pid);
       long baseHeap = ServerCommand.heapAfterGc(baseHistogram);
@@ -172,7 +176,7 @@ final class Churn implements Callable<Integer> {
         out.print("  heap grew; the classes that grew most:\n"
             + ServerCommand.growth(baseHistogram, endHistogram, 12));
       }
-      boolean ok = after.fds() <= base.fds() && after.appThreads() <= base.appThreads()
+      boolean ok = connects > clients && failures == 0 && after.fds() <= base.fds() && after.appThreads() <= base.appThreads()
           && after.memfdMaps() <= base.memfdMaps()
           && endHeap <= baseHeap * (1 + HEAP_TOLERANCE);
       return new Row(transport, clients, seconds, connects, killed, failures, base, after,
@@ -262,7 +266,10 @@ final class Churn implements Callable<Integer> {
 
     void stop() throws IOException, InterruptedException {
       send("stop");
-      expect("stopped");
+      String line = expect("stopped");
+      if (!line.equals("stopped")) {
+        throw new IOException("churn worker did not stop cleanly: " + line);
+      }
       process.waitFor(30, TimeUnit.SECONDS);
     }
   }

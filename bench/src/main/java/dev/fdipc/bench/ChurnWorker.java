@@ -75,7 +75,11 @@ public final class ChurnWorker {
       // the first lifetimes are spread over a whole lifetime, so that the reconnects are steady
       timer.execute(() -> s.connect(randomMillis(lifetimeMillis)));
     }
-    firstConnects.await();
+    if (!firstConnects.await(120, TimeUnit.SECONDS)) {
+      System.err.println("churn worker: " + firstConnects.getCount() + " of " + slots.length
+          + " connections not up after 120 s");
+      System.exit(2);
+    }
     System.out.println("ready");
     System.out.flush();
     BufferedReader in = new BufferedReader(new InputStreamReader(System.in,
@@ -104,7 +108,8 @@ public final class ChurnWorker {
     while (closes.get() < connects.get() && System.nanoTime() - giveUp < 0) {
       Thread.sleep(10); // the loop closes them; closed() counts each
     }
-    System.out.println("stopped");
+    System.out.println(closes.get() < connects.get() ? "stopped with "
+        + (connects.get() - closes.get()) + " connections still open" : "stopped");
     System.out.flush();
     System.exit(0);
   }
@@ -140,7 +145,7 @@ public final class ChurnWorker {
         // the channel is this slot's from opened(), which may run before connect returns
         FdipcClient.builder().socket(socket).transports(transport).clientId(id).connect(this);
         connects.incrementAndGet();
-      } catch (IOException | RuntimeException e) {
+      } catch (IOException | RuntimeException | Error e) { // a dead slot would churn no more
         failures.incrementAndGet();
         if (!counted) {
           System.err.println("churn worker: connect failed: " + e);
@@ -164,6 +169,10 @@ public final class ChurnWorker {
     @Override
     public void opened(EventChannel ch) throws IOException {
       channel = ch; // before connect() returns, possibly: closed() must know it
+      if (stopping) {
+        ch.close(); // connected while the worker stopped: closeNow() did not see it
+        return;
+      }
       ch.send(busy ? BUSY : ONE);
     }
 

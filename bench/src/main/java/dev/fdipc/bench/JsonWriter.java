@@ -9,7 +9,8 @@ import java.util.Map;
  * size, clients) with keys {@code transport}, {@code mode}, {@code size}, {@code clients},
  * {@code cpus} (the {@link Placement}: {@code "A,B"} or {@code "none"}), then the
  * figures that apply: {@code p50_ns}, {@code p90_ns}, {@code p99_ns}, {@code p999_ns},
- * {@code max_ns} (latency, connect), {@code msgs_per_s}, {@code mb_per_s} (throughput), and the
+ * {@code max_ns} (latency, connect), {@code msgs_per_s}, {@code mb_per_s} (throughput; latency:
+ * round trips per second), and the
  * idle mode's per-client costs.
  */
 final class JsonWriter {

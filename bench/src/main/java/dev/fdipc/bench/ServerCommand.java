@@ -127,7 +127,10 @@ final class ServerCommand {
       try (var lines = Files.lines(Path.of("/proc/" + pid + "/maps"))) {
         memfd = lines.filter(l -> l.contains("/memfd:")).count();
       }
-      return new Proc(threads, rss, fds == null ? -1 : fds.length, app, memfd);
+      if (fds == null || threads < 0 || rss < 0) {
+        throw new IOException("cannot read /proc/" + pid + " (the server is gone?)");
+      }
+      return new Proc(threads, rss, fds.length, app, memfd);
     }
   }
 

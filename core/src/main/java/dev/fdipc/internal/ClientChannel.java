@@ -22,7 +22,12 @@ import java.util.concurrent.atomic.AtomicBoolean;
  */
 public final class ClientChannel implements IpcChannel {
   private final TransportChannel channel;
-  /** The control socket; -1 once closed. Guarded by {@code this}. */
+  /**
+   * Guards the control socket against the loop's read: a private object, not the channel, which
+   * the user may lock (a lock of theirs would then stall the shared loop).
+   */
+  private final Object lock = new Object();
+  /** The control socket; -1 once closed. Guarded by {@code lock}. */
   private int control;
   private final ServerGoneListener listener;
   private final Loop loop;
@@ -30,7 +35,7 @@ public final class ClientChannel implements IpcChannel {
   private final FrameReader frames = new FrameReader();
   /** What to do on the loop when the server is gone; the transport channel's peerGone by default. */
   private volatile Runnable onGone;
-  // Guarded by this:
+  // Guarded by lock:
   private long key = -1;
   private boolean watching;
 
@@ -48,14 +53,14 @@ public final class ClientChannel implements IpcChannel {
    */
   public static ClientChannel start(TransportChannel channel, int control,
       ServerGoneListener listener) throws IOException {
-    ClientChannel c = new ClientChannel(channel, control, listener, Loop.shared());
     try {
+      ClientChannel c = new ClientChannel(channel, control, listener, Loop.shared());
       c.watch();
+      return c;
     } catch (IOException | RuntimeException e) {
       Fd.closeAllAfter(e, List.of(channel)); // the caller closes the control connection
       throw e;
     }
-    return c;
   }
 
   /** The transport's channel (for the event-driven client API). */
@@ -69,7 +74,13 @@ public final class ClientChannel implements IpcChannel {
   }
 
   /** Registers the control connection from the connecting thread: the loop need not wake. */
-  private synchronized void watch() throws IOException {
+  private void watch() throws IOException {
+    synchronized (lock) {
+      watchLocked();
+    }
+  }
+
+  private void watchLocked() throws IOException {
     key = loop.reactor().newKey();
     watching = true;
     try {
@@ -86,7 +97,7 @@ public final class ClientChannel implements IpcChannel {
     String message;
     try {
       FrameReader.Status s;
-      synchronized (this) {
+      synchronized (lock) {
         if (!watching) {
           return; // closed meanwhile: the descriptor is no longer ours to read
         }
@@ -135,7 +146,13 @@ public final class ClientChannel implements IpcChannel {
     }
   }
 
-  private synchronized void unwatch() {
+  private void unwatch() {
+    synchronized (lock) {
+      unwatchLocked();
+    }
+  }
+
+  private void unwatchLocked() {
     if (watching) {
       watching = false;
       loop.reactor().release(key);
@@ -177,8 +194,9 @@ public final class ClientChannel implements IpcChannel {
     try {
       channel.close();
     } finally {
-      synchronized (this) {
-        unwatch();
+      synchronized (lock) {
+        unwatchLocked();
+        LibC.shutdown(control, LibC.SHUT_RDWR); // the server sees the end even if a child holds it
         LibC.close(control);
         control = -1;
       }

@@ -12,8 +12,8 @@ import java.net.SocketException;
 import java.util.List;
 
 /**
- * Non-blocking control-socket I/O on raw descriptors: {@code recvmsg(2)} that refuses fds,
- * {@code sendmsg(2)} that attaches them, and {@code SO_PEERCRED}. One instance per loop thread, so
+ * Non-blocking control-socket I/O on raw descriptors: {@code recvmsg(2)} that refuses fds or
+ * takes them (the client's handshake), {@code sendmsg(2)} that attaches them, and {@code SO_PEERCRED}. One instance per loop thread, so
  * the native scratch memory (about 5 KiB) is shared by every connection the loop serves instead of
  * being held by each (the client's handshake, in {@link ControlSocket}, takes one per read or write
  * and frees it at once). Not thread-safe.
@@ -208,6 +208,9 @@ public final class ControlIo {
     if (VirtualThreads.isCurrentVirtual()) {
       ParkingLot.shared().await(new dev.fdipc.spi.Interest(fd, interest),
           deadline == 0 ? Long.MAX_VALUE : deadline);
+      if (Thread.currentThread().isInterrupted()) { // park returns at once: do not spin on it
+        throw new java.io.InterruptedIOException("interrupted while waiting on the control socket");
+      }
       return deadline == 0 || System.nanoTime() - deadline < 0;
     }
     short events = interest == dev.fdipc.spi.Interest.READABLE ? LibC.POLLIN : LibC.POLLOUT;

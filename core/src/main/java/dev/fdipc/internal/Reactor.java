@@ -25,10 +25,11 @@ import java.util.function.BiConsumer;
  * <p>Registrations, timers and the handlers they call belong to the loop thread: {@link #modify},
  * {@link #deregister} and {@link #schedule} are called on it (from a handler or a task), and so
  * is {@link #register(int, int, Handler)}; {@link #register(long, int, int, Handler)} and
- * {@link #release} may also be called from another thread; any other work is handed over with {@link #execute}. Each registration is known to
- * epoll by a token, never by its fd number, and a descriptor is closed only after the loop thread
- * has deregistered it: an fd number that the kernel reuses for someone else can therefore never
- * be dispatched to the old owner.
+ * {@link #release} may also be called from another thread; any other work is handed over with
+ * {@link #execute}. Each registration is known to epoll by a token, never by its fd number, and a
+ * descriptor is closed only after it was deregistered, on the loop thread or, with
+ * {@link #release}, under a lock its handler holds too: an fd number that the kernel reuses for
+ * someone else can therefore never be dispatched to the old owner.
  *
  * <p>Handlers never block: work that blocks goes to an executor.
  */
@@ -83,6 +84,8 @@ public final class Reactor implements Executor, Closeable {
   private final int wakeFd;
   private final Memory events = new Memory((long) MAX_EVENTS * LibC.EPOLL_EVENT_SIZE);
   private final Memory ctl = new Memory(16);
+  /** Set, under {@code ctl}, when the loop closes its epoll descriptor. */
+  private boolean epfdClosed;
   private final Memory eight = new Memory(8);
   private final Memory drain = new Memory(8);
   /** Held to write the wake eventfd and to close it: no write ever meets a reused number. */
@@ -285,6 +288,9 @@ public final class Reactor implements Executor, Closeable {
 
   private int ctl(int op, int fd, int events, long token) {
     synchronized (ctl) { // registrations may come from any thread
+      if (epfdClosed) {
+        return -1; // the loop has ended: its epoll descriptor (or its number) is not ours
+      }
       ctl.setInt(0, events);
       ctl.setLong(LibC.EPOLL_DATA_OFFSET, token);
       return LibC.epoll_ctl(epfd, op, fd, Pointer.nativeValue(ctl));
@@ -341,7 +347,10 @@ public final class Reactor implements Executor, Closeable {
     } finally {
       closed = true;
       runTasks(); // what was queued before the close; later execute() calls are refused
-      LibC.close(epfd);
+      synchronized (ctl) {
+        epfdClosed = true;
+        LibC.close(epfd);
+      }
       synchronized (wakeLock) {
         wakeFdClosed = true;
         LibC.close(wakeFd);

@@ -346,9 +346,9 @@ public final class ServerConnection implements EventSession {
     if (events == watched) {
       return;
     }
-    watched = events;
     try {
       loop.reactor().modify(key, events);
+      watched = events;
     } catch (IOException e) {
       ctx.listener().warning(who() + ": cannot watch the control connection: " + e.getMessage(),
           e);

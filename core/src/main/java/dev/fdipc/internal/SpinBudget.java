@@ -43,7 +43,7 @@ public final class SpinBudget {
     return ONLINE_CPUS > 1;
   }
 
-  /** Counts the CPUs in {@code /sys/devices/system/cpu/online} ("0-3,6"); 1 if unreadable. */
+  /** Counts the CPUs in {@code /sys/devices/system/cpu/online} ("0-3,6"); if unreadable, the CPUs this process may use. */
   static int onlineCpus() {
     try {
       String list = java.nio.file.Files.readString(
