@@ -175,7 +175,8 @@ public final class FdipcClient {
      */
     private IOException refusedBeforeHello(int fd, IOException writeFailure) {
       try {
-        ControlSocket.Received r = ControlSocket.read(fd, false, System.nanoTime() + 1_000_000_000L);
+        ControlSocket.Received r = ControlSocket.read(fd, false,
+            System.nanoTime() + 1_000_000_000L);
         if (r != null && r.frame().type() == Frame.ERROR) {
           Wire.Error e = Wire.decodeError(r.frame().body());
           NegotiationException n = new NegotiationException(e.code(), e.message(), e.refusals(),
@@ -212,13 +213,13 @@ public final class FdipcClient {
             : a.isSymbolicLink() ? "a symbolic link" : "a regular file") + ", not a socket; check "
             + "--socket (or $FDIPC_SOCKET)";
       }
-      if (e.errno() == EACCES || e.errno() == EPERM) {
+      if (e.errno() == LibC.EACCES || e.errno() == LibC.EPERM) {
         return "cannot connect to the fdipc server at " + path + ": permission denied: the "
             + "socket's mode or group does not admit this user; ask the server's owner to let you "
             + "in (bin/server --socket-mode=0660 --socket-group=GROUP), or use a server of your "
             + "own (--socket)";
       }
-      if (e.errno() != ENOENT && e.errno() != ECONNREFUSED) {
+      if (e.errno() != LibC.ENOENT && e.errno() != LibC.ECONNREFUSED) {
         return "cannot connect to " + path + ": " + m;
       }
       if (a != null) {
@@ -228,11 +229,6 @@ public final class FdipcClient {
       return "no fdipc server at " + path + ": " + m + "; start one with: bin/server --socket="
           + path;
     }
-
-    private static final int EPERM = 1;
-    private static final int ENOENT = 2;
-    private static final int EACCES = 13;
-    private static final int ECONNREFUSED = 111;
 
     private ClientChannel handshake(int fd, TransportRegistry reg, List<String> accept, Path path,
         boolean blocking) throws IOException {

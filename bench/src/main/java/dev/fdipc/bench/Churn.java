@@ -168,17 +168,17 @@ final class Churn implements Callable<Integer> {
       }
       running.clear();
       int seconds = (int) TimeUnit.NANOSECONDS.toSeconds(System.nanoTime() - start);
-      ServerCommand.awaitFds(pid, base.fds());
       ServerCommand.Proc after = awaitBaseline(pid, base);
       Map<String, long[]> endHistogram = ServerCommand.histogram(pid);
       long endHeap = ServerCommand.heapAfterGc(endHistogram);
-      if (endHeap > baseHeap * (1 + HEAP_TOLERANCE)) {
+      boolean heapBack = endHeap <= baseHeap * (1 + HEAP_TOLERANCE);
+      if (!heapBack) {
         out.print("  heap grew; the classes that grew most:\n"
             + ServerCommand.growth(baseHistogram, endHistogram, 12));
       }
-      boolean ok = connects > clients && failures == 0 && after.fds() <= base.fds() && after.appThreads() <= base.appThreads()
-          && after.memfdMaps() <= base.memfdMaps()
-          && endHeap <= baseHeap * (1 + HEAP_TOLERANCE);
+      boolean ok = connects > clients && failures == 0 && after.fds() <= base.fds()
+          && after.appThreads() <= base.appThreads() && after.memfdMaps() <= base.memfdMaps()
+          && heapBack;
       return new Row(transport, clients, seconds, connects, killed, failures, base, after,
           peakThreads, peakRss / 1024.0, baseHeap, endHeap, ok);
     } finally {
@@ -189,7 +189,7 @@ final class Churn implements Callable<Integer> {
     }
   }
 
-  /** Waits (up to 30 s) for threads and memfd mappings to come back to {@code base}. */
+  /** Waits (up to 30 s) for fds, threads and memfd mappings to come back to {@code base}. */
   private static ServerCommand.Proc awaitBaseline(long pid, ServerCommand.Proc base)
       throws IOException, InterruptedException {
     long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);

@@ -76,18 +76,14 @@ public final class ClientChannel implements IpcChannel {
   /** Registers the control connection from the connecting thread: the loop need not wake. */
   private void watch() throws IOException {
     synchronized (lock) {
-      watchLocked();
-    }
-  }
-
-  private void watchLocked() throws IOException {
-    key = loop.reactor().newKey();
-    watching = true;
-    try {
-      loop.reactor().register(key, control, LibC.EPOLLIN, events -> readControl());
-    } catch (IOException e) {
-      watching = false;
-      throw e;
+      key = loop.reactor().newKey();
+      watching = true;
+      try {
+        loop.reactor().register(key, control, LibC.EPOLLIN, events -> readControl());
+      } catch (IOException e) {
+        watching = false;
+        throw e;
+      }
     }
   }
 

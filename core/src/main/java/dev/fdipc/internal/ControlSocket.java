@@ -50,7 +50,7 @@ public final class ControlSocket {
         retried = true;
         continue;
       }
-      if (retried && errno == EISCONN) {
+      if (retried && errno == LibC.EISCONN) {
         break;
       }
       LibC.close(fd);
@@ -58,8 +58,6 @@ public final class ControlSocket {
     }
     return fd;
   }
-
-  private static final int EISCONN = 106;
 
   /** {@code struct sockaddr_un} for {@code path}: sa_family in host order, path, NUL. */
   static byte[] sockaddrUn(Path path) {

@@ -17,6 +17,11 @@ public final class LibC {
   public static final int EBADF = 9;
   public static final int EPIPE = 32;
   public static final int ECONNRESET = 104;
+  public static final int EPERM = 1;
+  public static final int ENOENT = 2;
+  public static final int EACCES = 13;
+  public static final int ECONNREFUSED = 111;
+  public static final int EISCONN = 106;
   public static final int EMFILE = 24;
   public static final int ENFILE = 23;
 

@@ -254,10 +254,7 @@ public final class Reactor implements Executor, Closeable {
    */
   public void deregister(long key) {
     assertInLoop();
-    Registration r = registrations.remove(key);
-    if (r != null) {
-      ctl(LibC.EPOLL_CTL_DEL, r.fd, 0, key);
-    }
+    release(key);
   }
 
   /**

@@ -112,7 +112,7 @@ public final class SocketBinding {
           | LibC.O_CLOEXEC, 0600);
       if (fd < 0) {
         int errno = LibC.errno();
-        if (errno == EACCES) {
+        if (errno == LibC.EACCES) {
           throw new IOException("cannot create socket " + abs + ": permission denied: this user "
               + "cannot create files in " + abs.getParent() + " (for the lock file "
               + lockPath.getFileName() + "); choose a --socket in a directory it can write, such "
@@ -149,8 +149,6 @@ public final class SocketBinding {
     throw new IOException("cannot lock " + lockPath + ": it keeps being replaced; is a program "
         + "deleting files in " + lockPath.getParent() + "?");
   }
-
-  private static final int EACCES = 13;
 
   /** Removes the lock file while still holding its lock, then releases it. */
   private static void unlock(Path lockPath, int lockFd) {
